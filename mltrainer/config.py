@@ -1,0 +1,134 @@
+"""Settings: one object, read from (highest priority first) explicit arguments, environment variables,
+a ``.env`` file in the working directory, then the defaults below.
+
+Environment variables use the ``MLTRAINER_`` prefix (``MLTRAINER_HOME``, ``MLTRAINER_DATA_SOURCE`` …);
+the provider keys keep the names the providers document: ``POLYGON_API_KEY`` and ``FRED_API_KEY``.
+Secrets are ``SecretStr``: they never appear in ``repr``, logs or error messages.
+
+Every file the product writes lives under ``home``; the path properties below are the only place
+file locations are derived from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mltrainer.errors import ConfigError
+
+__all__ = ["Settings", "get_settings"]
+
+POLYGON_DEFAULT_BASE_URL = "https://api.polygon.io"
+FRED_DEFAULT_BASE_URL = "https://api.stlouisfed.org/fred"
+
+
+class Settings(BaseSettings):
+    """mlTrainer settings. Construct with keyword arguments to override the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MLTRAINER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    home: Path = Field(default=Path("~/.mltrainer"), description="Root of every file mlTrainer writes.")
+    data_source: Literal["offline", "polygon"] = Field(
+        default="offline", description="Where market bars come from: 'offline' (shipped real data) or 'polygon'."
+    )
+    polygon_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("POLYGON_API_KEY", "MLTRAINER_POLYGON_API_KEY", "polygon_api_key")
+    )
+    fred_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("FRED_API_KEY", "MLTRAINER_FRED_API_KEY", "fred_api_key")
+    )
+    polygon_base_url: str = Field(default=POLYGON_DEFAULT_BASE_URL, description="Polygon REST endpoint.")
+    fred_base_url: str = Field(default=FRED_DEFAULT_BASE_URL, description="FRED API endpoint (root_url).")
+    http_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of one provider request.")
+    http_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx from a provider.")
+    signing_key: SecretStr | None = Field(
+        default=None, description="HMAC key for model artifacts; generated into home/signing.key when unset."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the metadata database; SQLite under home when unset."
+    )
+    max_loaded_models: int = Field(default=16, ge=1, description="Models kept in memory by the prediction service.")
+    prediction_ttl_seconds: int = Field(default=300, ge=0, description="Prediction cache time-to-live.")
+    api_tokens: SecretStr | None = Field(
+        default=None, description="Comma-separated bearer tokens accepted by the REST API."
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL of the shared prediction cache.")
+    celery_broker_url: str | None = Field(default=None, description="Celery broker URL for training jobs.")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value: object) -> Path:
+        if value is None or str(value).strip() == "":
+            raise ConfigError("MLTRAINER_HOME must not be empty; unset it to use ~/.mltrainer.")
+        return Path(str(value)).expanduser()
+
+    @field_validator("polygon_base_url", "fred_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    # -- paths: the only place file locations are derived from ``home`` -----------------------------
+    @property
+    def bars_dir(self) -> Path:
+        return self.home / "bars"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def plugins_dir(self) -> Path:
+        return self.home / "plugins"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.home / "tmp"
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.home / "signing.key"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'mltrainer.db'}"
+
+    def ensure_home(self) -> Path:
+        """Create ``home`` (mode 0700) if needed and return it."""
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self.home
+
+    # -- what the UI may show about keys: whether they are set, never their values -------------------
+    @property
+    def configured_keys(self) -> dict[str, bool]:
+        return {
+            "POLYGON_API_KEY": bool(self.polygon_api_key and self.polygon_api_key.get_secret_value()),
+            "FRED_API_KEY": bool(self.fred_api_key and self.fred_api_key.get_secret_value()),
+        }
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Return the current settings (environment read on every call, so tests may change it)."""
+    try:
+        return Settings(**overrides)
+    except ConfigError:
+        raise
+    except Exception as exc:  # pydantic ValidationError: name the field, never echo secret values
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            parts = []
+            for err in errors():
+                loc = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+                parts.append(f"{loc}: {err.get('msg', 'invalid value')}")
+            raise ConfigError("Invalid mlTrainer setting — " + "; ".join(parts)) from None
+        raise
