@@ -1,0 +1,1 @@
+"""Background training jobs and parameter sweeps (placeholder while the backends land)."""
