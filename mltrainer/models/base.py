@@ -1,0 +1,307 @@
+"""The base class every trading model shares, its parameter specs and the forward position machine.
+
+A model is a scikit-learn estimator over bars:
+
+- ``__init__`` only stores its keyword parameters (so ``get_params``/``clone`` work);
+- ``fit(bars)`` validates parameters and bars, learns state (attributes ending in ``_``) from the
+  given bars only, and returns ``self``;
+- ``predict(bars)`` returns a DataFrame indexed exactly like ``bars`` with ``signal`` (int64 in
+  {-1, 0, 1}: the position to hold after that bar's close; 0 during warm-up), ``strength`` (0–1) and
+  the model's analysis columns. The value at bar t depends only on bars up to t.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from mltrainer.errors import (
+    InsufficientDataError,
+    InvalidInputError,
+    InvalidParameterError,
+    NotFittedError,
+)
+
+__all__ = ["ParamSpec", "SignalModel", "BAR_COLUMNS", "hold_positions", "EXIT_NONE", "EXIT_SIGNAL",
+           "EXIT_STOP", "EXIT_MAX_HOLDING"]
+
+log = logging.getLogger(__name__)
+
+BAR_COLUMNS = ("open", "high", "low", "close", "volume")
+
+EXIT_NONE = 0
+EXIT_SIGNAL = 1
+EXIT_STOP = 2
+EXIT_MAX_HOLDING = 3
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One model parameter as the dashboard form, the API and the CLI see it.
+
+    ``min``/``max`` are inclusive unless ``exclusive_min``/``exclusive_max`` is set (e.g. a threshold
+    that must be strictly positive has ``min=0.0, exclusive_min=True``).
+    """
+
+    name: str
+    default: Any
+    type: str  # "int" | "float" | "bool" | "str" | "choice"
+    help: str
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    exclusive_min: bool = False
+    exclusive_max: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        default = self.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        return {
+            "name": self.name,
+            "default": default,
+            "type": self.type,
+            "help": self.help,
+            "min": self.min,
+            "max": self.max,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "exclusive_min": self.exclusive_min,
+            "exclusive_max": self.exclusive_max,
+        }
+
+    def bounds_text(self) -> str:
+        parts = []
+        if self.min is not None:
+            parts.append(f"{'>' if self.exclusive_min else '>='} {self.min:g}")
+        if self.max is not None:
+            parts.append(f"{'<' if self.exclusive_max else '<='} {self.max:g}")
+        return " and ".join(parts)
+
+    def validate(self, value: Any, model_type: str) -> Any:
+        """Check one value against the spec; returns it (ints/floats normalised)."""
+        where = f"{model_type} parameter {self.name}"
+        if self.type == "bool":
+            if not isinstance(value, (bool, np.bool_)):
+                raise InvalidParameterError(f"{where} must be true or false, got {value!r}.")
+            return bool(value)
+        if self.type == "int":
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                if isinstance(value, (float, np.floating)) and float(value).is_integer():
+                    value = int(value)
+                else:
+                    raise InvalidParameterError(f"{where} must be a whole number, got {value!r}.")
+            value = int(value)
+        elif self.type == "float":
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise InvalidParameterError(f"{where} must be a number, got {value!r}.")
+            value = float(value)
+            if not math.isfinite(value):
+                raise InvalidParameterError(f"{where} must be a finite number, got {value!r}.")
+        elif self.type == "choice":
+            if value not in (self.choices or ()):
+                raise InvalidParameterError(
+                    f"{where} must be one of {', '.join(self.choices or ())}; got {value!r}."
+                )
+            return value
+        else:
+            return value
+        low_bad = self.min is not None and (value <= self.min if self.exclusive_min else value < self.min)
+        high_bad = self.max is not None and (value >= self.max if self.exclusive_max else value > self.max)
+        if low_bad or high_bad:
+            raise InvalidParameterError(f"{where} must be {self.bounds_text()}; got {value!r}.")
+        return value
+
+
+class SignalModel(BaseEstimator):
+    """Base of the trading models. Subclasses set the class attributes and implement the hooks.
+
+    Subclass hooks: ``_validate_params(params)`` for cross-parameter rules, ``_min_fit_bars``,
+    ``_fit(bars)`` to learn state, ``_predict(bars) -> DataFrame`` with ``signal``/``strength`` and the
+    analysis columns (before warm-up masking), plus the ``warmup_bars``/``holding_horizon`` properties.
+    """
+
+    model_type: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    param_specs: ClassVar[tuple[ParamSpec, ...]] = ()
+    analysis_columns: ClassVar[tuple[str, ...]] = ()
+    # Rows with usable features needed to learn thresholds, beyond the warm-up.
+    min_training_rows: ClassVar[int] = 100
+
+    # -- parameters ------------------------------------------------------------------------------
+    @classmethod
+    def param_spec(cls, name: str) -> ParamSpec:
+        for spec in cls.param_specs:
+            if spec.name == name:
+                return spec
+        raise InvalidParameterError(
+            f"Unknown parameter {name!r} for model type {cls.model_type!r}; valid parameters: "
+            f"{', '.join(s.name for s in cls.param_specs)}."
+        )
+
+    def _checked_params(self) -> dict[str, Any]:
+        params = {spec.name: spec.validate(getattr(self, spec.name), self.model_type) for spec in self.param_specs}
+        self._validate_params(params)
+        return params
+
+    def _validate_params(self, params: dict[str, Any]) -> None:
+        """Cross-parameter rules (e.g. exit below entry). Raise InvalidParameterError naming the fix."""
+
+    # -- bars ------------------------------------------------------------------------------------
+    def _check_bars(self, bars: Any, *, min_rows: int = 0) -> pd.DataFrame:
+        if not isinstance(bars, pd.DataFrame):
+            raise InvalidInputError(
+                f"bars must be a pandas DataFrame with columns {', '.join(BAR_COLUMNS)}; got {type(bars).__name__}."
+            )
+        missing = [c for c in BAR_COLUMNS if c not in bars.columns]
+        if missing:
+            raise InvalidInputError(
+                f"bars are missing column(s) {', '.join(missing)}; provide {', '.join(BAR_COLUMNS)} "
+                "(e.g. from mltrainer.data.load_bars)."
+            )
+        if not isinstance(bars.index, pd.DatetimeIndex):
+            raise InvalidInputError("bars must be indexed by a DatetimeIndex of trading dates.")
+        if bars.index.tz is not None:
+            raise InvalidInputError("bars must have a tz-naive date index; convert once at the data source.")
+        if not bars.index.is_unique or not bars.index.is_monotonic_increasing:
+            raise InvalidInputError("bars must have ascending, unique dates; sort and drop duplicate dates first.")
+        if len(bars) < min_rows:
+            raise InsufficientDataError(
+                f"{self.model_type} needs at least {min_rows} bars to fit with these parameters "
+                f"(warm-up {self.warmup_bars} + {self.min_training_rows} training rows); got {len(bars)}. "
+                "Use a longer date range or shorter lookback windows."
+            )
+        out = bars.loc[:, list(BAR_COLUMNS)].astype("float64")
+        return out
+
+    # -- public API ------------------------------------------------------------------------------
+    @property
+    def warmup_bars(self) -> int:
+        """Leading bars whose signal is forced to 0 because the indicators are not yet defined."""
+        raise NotImplementedError
+
+    @property
+    def holding_horizon(self) -> int:
+        """Bars over which a signal is judged right or wrong."""
+        raise NotImplementedError
+
+    @property
+    def min_fit_bars(self) -> int:
+        return self.warmup_bars + self.min_training_rows
+
+    def fit(self, bars: pd.DataFrame, y: Any = None) -> SignalModel:
+        """Validate parameters and bars, learn state from ``bars`` only, return ``self``."""
+        self._checked_params()
+        clean = self._check_bars(bars, min_rows=self.min_fit_bars)
+        self._fit(clean)
+        self.n_training_bars_ = len(clean)
+        self.training_start_ = clean.index[0]
+        self.training_end_ = clean.index[-1]
+        log.debug("fitted %s on %d bars (%s..%s)", self.model_type, len(clean), clean.index[0], clean.index[-1])
+        return self
+
+    def _check_fitted(self) -> None:
+        try:
+            check_is_fitted(self, attributes=["n_training_bars_"])
+        except _SklearnNotFittedError:
+            raise NotFittedError(
+                f"This {self.model_type} model is not fitted yet: call fit(bars) before predict."
+            ) from None
+
+    def predict(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Signals for every bar: DataFrame indexed like ``bars`` (see the module docstring)."""
+        self._check_fitted()
+        clean = self._check_bars(bars)
+        out = self._predict(clean)
+        warm = min(self.warmup_bars, len(out))
+        signal = out["signal"].to_numpy(dtype="int64", copy=True)
+        strength = np.nan_to_num(out["strength"].to_numpy(dtype="float64", copy=True), nan=0.0)
+        signal[:warm] = 0
+        strength[signal == 0] = 0.0
+        out["signal"] = signal
+        out["strength"] = np.clip(strength, 0.0, 1.0)
+        out.index = bars.index
+        return out
+
+    # -- hooks -----------------------------------------------------------------------------------
+    def _fit(self, bars: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def hold_positions(
+    entry: np.ndarray,
+    exit_long: np.ndarray,
+    exit_short: np.ndarray,
+    max_holding: int,
+    close: np.ndarray | None = None,
+    stop_distance: np.ndarray | None = None,
+    stop_long: np.ndarray | None = None,
+    stop_short: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the entry/exit state machine forward in time; returns ``(position, exit_reason)``.
+
+    ``entry[t]`` in {-1, 0, 1} opens a position when flat. An open position is closed at bar t when
+    the model's exit condition holds (``exit_long``/``exit_short``), when a stop is hit, or when it has
+    been held ``max_holding`` bars; it is flat on that bar and cannot re-open until the next bar, so a
+    run of non-zero positions is never longer than ``max_holding``. Two stop styles:
+
+    - price stop: ``close`` and ``stop_distance`` — the level is fixed at entry at
+      ``close[entry] ∓ stop_distance[entry]`` and is hit when a later close crosses it (closes, not
+      intraday lows, because the signal is acted on at the next bar anyway);
+    - condition stop: boolean ``stop_long``/``stop_short`` arrays evaluated at each bar.
+
+    Only values at bars <= t are read when deciding bar t, which is what keeps the signal causal. A
+    plain loop over NumPy arrays: the state depends on the previous bar, and 5,000 bars take ~2 ms.
+    """
+    n = len(entry)
+    position = np.zeros(n, dtype=np.int64)
+    reason = np.zeros(n, dtype=np.int64)
+    entry_l = np.asarray(entry, dtype=np.int64).tolist()
+    ex_long = np.asarray(exit_long, dtype=bool).tolist()
+    ex_short = np.asarray(exit_short, dtype=bool).tolist()
+    closes = np.asarray(close, dtype=float).tolist() if close is not None else None
+    dist = np.asarray(stop_distance, dtype=float).tolist() if stop_distance is not None else None
+    st_long = np.asarray(stop_long, dtype=bool).tolist() if stop_long is not None else None
+    st_short = np.asarray(stop_short, dtype=bool).tolist() if stop_short is not None else None
+    pos = 0
+    held = 0
+    level = math.nan
+    for t in range(n):
+        if pos != 0:
+            held += 1
+            why = EXIT_NONE
+            if closes is not None and ((pos > 0 and closes[t] <= level) or (pos < 0 and closes[t] >= level)):
+                why = EXIT_STOP
+            elif st_long is not None and ((pos > 0 and st_long[t]) or (pos < 0 and st_short[t])):
+                why = EXIT_STOP
+            elif (pos > 0 and ex_long[t]) or (pos < 0 and ex_short[t]):
+                why = EXIT_SIGNAL
+            elif held >= max_holding:
+                why = EXIT_MAX_HOLDING
+            if why != EXIT_NONE:
+                pos = 0
+                reason[t] = why
+                continue
+        elif entry_l[t] != 0:
+            pos = entry_l[t]
+            held = 0
+            if closes is not None:
+                d = dist[t] if dist is not None else math.nan
+                # No usable stop distance at entry: do not open (the stop is part of the trade plan).
+                if not math.isfinite(d):
+                    pos = 0
+                    continue
+                level = closes[t] - pos * d
+        position[t] = pos
+    return position, reason

@@ -1,0 +1,158 @@
+"""Momentum breakout: trade strong N-bar moves confirmed by volume, in a sane volatility band, with
+the trend.
+
+Momentum z-score: the N-bar log return divided by its expected spread, ``σ_daily · √N``, where
+``σ_daily`` is the realized volatility over ``vol_window`` bars de-annualised. A breakout is
+``|z| >= breakout_threshold``. Entries also need
+
+- volume confirmation: the volume ratio (volume / its ``volume_window``-bar mean) at or above
+  ``volume_ratio_q_``, the ``volume_quantile`` of the training bars' ratios;
+- a volatility filter: realized volatility inside ``[vol_low_, vol_high_]``, the
+  ``vol_filter_quantile`` / ``1 - vol_filter_quantile`` quantiles of the training bars;
+- a trend filter: long only above the ``trend_period`` moving average, short only below.
+
+A position is held until the momentum z fades below ``exit_threshold`` (toward zero), the close
+crosses the ATR stop fixed at entry (``atr_stop_multiple`` × ATR), or ``max_holding`` bars pass.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.errors import InvalidParameterError
+from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
+
+__all__ = ["MomentumBreakout"]
+
+_PERIODS_PER_YEAR = 252
+
+
+class MomentumBreakout(SignalModel):
+    model_type = "momentum_breakout"
+    label = "Momentum breakout"
+    description = (
+        "Trades N-bar momentum breakouts (z-score vs a threshold) confirmed by volume, filtered by "
+        "volatility and the long-term trend; exits when momentum fades, on an ATR stop or after a "
+        "maximum holding period."
+    )
+    param_specs = (
+        ParamSpec("lookback_period", 20, "int", "Bars over which momentum (the N-bar return) is measured.",
+                  min=2, max=500),
+        ParamSpec("breakout_threshold", 2.0, "float",
+                  "Momentum z-score needed to enter (|z| ≥ threshold).", min=0.0, max=10.0, exclusive_min=True),
+        ParamSpec("exit_threshold", 0.5, "float",
+                  "Exit when the momentum z-score fades below this level (must be below breakout_threshold).",
+                  min=-5.0, max=10.0),
+        ParamSpec("vol_window", 20, "int", "Bars of realized volatility used to scale momentum and filter entries.",
+                  min=2, max=500),
+        ParamSpec("volume_window", 20, "int", "Bars in the average volume the volume ratio compares against.",
+                  min=2, max=500),
+        ParamSpec("volume_quantile", 0.5, "float",
+                  "Quantile of the training volume ratios an entry's volume ratio must reach (0 disables).",
+                  min=0.0, max=1.0, exclusive_max=True),
+        ParamSpec("vol_filter_quantile", 0.05, "float",
+                  "Skip entries when realized volatility is below this training quantile or above 1 minus it.",
+                  min=0.0, max=0.5, exclusive_max=True),
+        ParamSpec("trend_period", 100, "int", "Long moving average: long only above it, short only below.",
+                  min=2, max=1000),
+        ParamSpec("atr_period", 14, "int", "Bars in the average true range used by the stop.", min=2, max=500),
+        ParamSpec("atr_stop_multiple", 2.0, "float", "Stop distance from the entry close in ATRs.",
+                  min=0.0, max=50.0, exclusive_min=True),
+        ParamSpec("max_holding", 20, "int", "Close a position after this many bars.", min=1, max=1000),
+        ParamSpec("allow_short", True, "bool", "Also take short breakouts (downside momentum)."),
+    )
+    analysis_columns = ("momentum_z", "breakout_level", "volume_ratio", "realized_vol", "atr")
+
+    def __init__(self, lookback_period=20, breakout_threshold=2.0, exit_threshold=0.5, vol_window=20,
+                 volume_window=20, volume_quantile=0.5, vol_filter_quantile=0.05, trend_period=100,
+                 atr_period=14, atr_stop_multiple=2.0, max_holding=20, allow_short=True):
+        self.lookback_period = lookback_period
+        self.breakout_threshold = breakout_threshold
+        self.exit_threshold = exit_threshold
+        self.vol_window = vol_window
+        self.volume_window = volume_window
+        self.volume_quantile = volume_quantile
+        self.vol_filter_quantile = vol_filter_quantile
+        self.trend_period = trend_period
+        self.atr_period = atr_period
+        self.atr_stop_multiple = atr_stop_multiple
+        self.max_holding = max_holding
+        self.allow_short = allow_short
+
+    def _validate_params(self, params):
+        if params["exit_threshold"] >= params["breakout_threshold"]:
+            raise InvalidParameterError(
+                f"momentum_breakout exit_threshold ({params['exit_threshold']:g}) must be below "
+                f"breakout_threshold ({params['breakout_threshold']:g}); lower exit_threshold."
+            )
+
+    @property
+    def warmup_bars(self) -> int:
+        return int(max(self.lookback_period + self.vol_window, self.trend_period, self.atr_period + 1,
+                       self.volume_window))
+
+    @property
+    def holding_horizon(self) -> int:
+        return int(self.max_holding)
+
+    def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
+        from mltrainer import features
+
+        close = bars["close"]
+        n = int(self.lookback_period)
+        realized_vol = features.realized_volatility(close, window=int(self.vol_window),
+                                                    periods_per_year=_PERIODS_PER_YEAR)
+        sigma_n = realized_vol / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)
+        sigma_n = sigma_n.where(sigma_n > 0)
+        momentum_z = features.log_returns(close, periods=n) / sigma_n
+        # Close the NEXT bar needs for z to reach the threshold: its N-bar base is close[t+1-N], already
+        # known at t; the volatility estimate is held at today's.
+        breakout_level = close.shift(n - 1) * np.exp(float(self.breakout_threshold) * sigma_n)
+        return pd.DataFrame({
+            "momentum_z": momentum_z,
+            "breakout_level": breakout_level,
+            "volume_ratio": features.volume_ratio(bars["volume"], window=int(self.volume_window)),
+            "realized_vol": realized_vol,
+            "atr": features.atr(bars["high"], bars["low"], close, period=int(self.atr_period)),
+            "trend_ma": features.sma(close, int(self.trend_period)),
+        }, index=bars.index)
+
+    def _fit(self, bars: pd.DataFrame) -> None:
+        ind = self._indicators(bars).iloc[self.warmup_bars:]
+        vr = ind["volume_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
+        rv = ind["realized_vol"].dropna()
+        q = float(self.vol_filter_quantile)
+        self.volume_ratio_q_ = float(vr.quantile(float(self.volume_quantile))) if self.volume_quantile > 0 else 0.0
+        self.vol_low_ = float(rv.quantile(q))
+        self.vol_high_ = float(rv.quantile(1.0 - q))
+
+    def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
+        ind = self._indicators(bars)
+        close = bars["close"]
+        z = ind["momentum_z"].to_numpy()
+        thr = float(self.breakout_threshold)
+        ok = (
+            (ind["volume_ratio"] >= self.volume_ratio_q_)
+            & (ind["realized_vol"] >= self.vol_low_)
+            & (ind["realized_vol"] <= self.vol_high_)
+        ).to_numpy()
+        above = (close > ind["trend_ma"]).to_numpy()
+        below = (close < ind["trend_ma"]).to_numpy()
+        with np.errstate(invalid="ignore"):
+            long_entry = ok & above & (z >= thr)
+            short_entry = ok & below & (z <= -thr) & bool(self.allow_short)
+            exit_long = ~(z >= float(self.exit_threshold))  # NaN z counts as faded
+            exit_short = ~(z <= -float(self.exit_threshold))
+        entry = long_entry.astype(np.int64) - short_entry.astype(np.int64)
+        position, _ = hold_positions(
+            entry, exit_long, exit_short, int(self.max_holding),
+            close=close.to_numpy(), stop_distance=(float(self.atr_stop_multiple) * ind["atr"]).to_numpy(),
+        )
+        strength = np.clip(np.abs(np.nan_to_num(z)) / (2.0 * thr), 0.0, 1.0)
+        out = pd.DataFrame({"signal": position, "strength": strength}, index=bars.index)
+        for col in self.analysis_columns:
+            out[col] = ind[col].to_numpy(dtype="float64")
+        return out
