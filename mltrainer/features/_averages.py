@@ -1,0 +1,82 @@
+"""Moving averages, rolling z-score and Bollinger bands.
+
+Dispersion here is the *population* standard deviation (``ddof=0``) of the window, as in John
+Bollinger's definition of the bands. Using the same estimator for the z-score keeps the two
+consistent: ``bollinger_percent_b == 0.5 + rolling_zscore / (2 * num_std)`` for the same window.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mltrainer.features._validation import as_float_series, check_int, check_positive_float
+
+__all__ = ["sma", "ema", "rolling_zscore", "bollinger_bands", "bollinger_percent_b"]
+
+
+def sma(series: pd.Series, window: int) -> pd.Series:
+    """Simple moving average of the last ``window`` values (the current one included).
+
+    Warm-up: ``window - 1`` leading NaNs. ``window`` must be >= 1.
+    """
+    series = as_float_series(series, "series")
+    window = check_int(window, "window", 1)
+    return series.rolling(window, min_periods=window).mean()
+
+
+def ema(series: pd.Series, span: int) -> pd.Series:
+    """Exponential moving average with ``alpha = 2 / (span + 1)``, recursive form (``adjust=False``).
+
+    The recursion starts at the first value; the first ``span - 1`` outputs are masked because they
+    rest on too few observations. Warm-up: ``span - 1`` leading NaNs. ``span`` must be >= 1.
+    """
+    series = as_float_series(series, "series")
+    span = check_int(span, "span", 1)
+    return series.ewm(span=span, adjust=False, min_periods=span).mean()
+
+
+def _mean_and_std(series: pd.Series, window: int) -> tuple[pd.Series, pd.Series]:
+    rolling = series.rolling(window, min_periods=window)
+    return rolling.mean(), rolling.std(ddof=0)
+
+
+def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
+    """How many (population) standard deviations the value is from its rolling mean.
+
+    ``(x[t] - mean(x[t-window+1..t])) / std_pop(x[t-window+1..t])``; the current value is part of its
+    own window. NaN where the window has no dispersion (a flat window has no meaningful z-score).
+    Warm-up: ``window - 1`` leading NaNs. ``window`` must be >= 2.
+    """
+    series = as_float_series(series, "series")
+    window = check_int(window, "window", 2)
+    mean, std = _mean_and_std(series, window)
+    return (series - mean) / std.where(std > 0)
+
+
+def bollinger_bands(close: pd.Series, window: int = 20, num_std: float = 2.0) -> pd.DataFrame:
+    """Bollinger bands: DataFrame with float64 columns ``middle`` (SMA), ``upper`` and ``lower``
+    (middle ± ``num_std`` population standard deviations of the window), indexed like ``close``.
+
+    Warm-up: ``window - 1`` leading NaN rows. ``window`` must be >= 2, ``num_std`` > 0.
+    """
+    close = as_float_series(close, "close")
+    window = check_int(window, "window", 2)
+    num_std = check_positive_float(num_std, "num_std")
+    middle, std = _mean_and_std(close, window)
+    return pd.DataFrame(
+        {"middle": middle, "upper": middle + num_std * std, "lower": middle - num_std * std},
+        index=close.index,
+    )
+
+
+def bollinger_percent_b(close: pd.Series, window: int = 20, num_std: float = 2.0) -> pd.Series:
+    """Bollinger %b: ``(close - lower) / (upper - lower)``; 0 at the lower band, 1 at the upper band,
+    outside [0, 1] beyond the bands. NaN where the bands have zero width (flat window).
+
+    Warm-up: ``window - 1`` leading NaNs. ``window`` must be >= 2, ``num_std`` > 0.
+    """
+    bands = bollinger_bands(close, window=window, num_std=num_std)
+    width = bands["upper"] - bands["lower"]
+    out = (as_float_series(close, "close") - bands["lower"]) / width.where(width > 0)
+    return out.rename(close.name)
+

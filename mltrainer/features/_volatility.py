@@ -1,0 +1,39 @@
+"""Realized volatility and volume ratio."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from mltrainer.features._returns import log_returns
+from mltrainer.features._validation import as_float_series, check_int, check_positive_float
+
+__all__ = ["realized_volatility", "volume_ratio"]
+
+
+def realized_volatility(close: pd.Series, window: int = 20, periods_per_year: float = 252) -> pd.Series:
+    """Annualised realized volatility as a fraction (0.2 = 20% a year).
+
+    Sample standard deviation (``ddof=1``) of the last ``window`` one-bar log returns, times
+    ``sqrt(periods_per_year)``. Warm-up: ``window`` leading NaNs (one bar for the first return, then
+    ``window`` returns). ``window`` must be >= 2, ``periods_per_year`` > 0; prices must be > 0.
+    """
+    close = as_float_series(close, "close")
+    window = check_int(window, "window", 2)
+    periods_per_year = check_positive_float(periods_per_year, "periods_per_year")
+    log_ret = log_returns(close, 1)
+    return log_ret.rolling(window, min_periods=window).std(ddof=1) * math.sqrt(periods_per_year)
+
+
+def volume_ratio(volume: pd.Series, window: int = 20) -> pd.Series:
+    """Today's volume relative to the mean volume of the ``window`` bars *before* today.
+
+    The current bar is left out of its own baseline so that a spike is measured against normal
+    trading rather than partly against itself (a 3x day reads 3.0, not something diluted). NaN where
+    the baseline is zero. Warm-up: ``window`` leading NaNs. ``window`` must be >= 1.
+    """
+    volume = as_float_series(volume, "volume")
+    window = check_int(window, "window", 1)
+    baseline = volume.shift(1).rolling(window, min_periods=window).mean()
+    return volume / baseline.where(baseline > 0)
