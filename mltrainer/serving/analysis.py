@@ -1,0 +1,101 @@
+"""Model-specific explanation of the latest signal (the ``analysis`` dict of a ``Prediction``).
+
+Every model's ``predict`` frame names its analysis columns in ``attrs["analysis_columns"]``; the last
+row of those is always reported. On top of that:
+
+- ``mean_reversion``: ``zscore``, ``rsi``, ``reversion_probability`` and ``exit_level`` (the price at
+  which the position would be closed because price is back at the mean band);
+- ``volatility_regime``: ``regime``, ``realized_vol`` and ``vol_forecast`` (GARCH(1,1));
+- ``momentum_breakout``: ``momentum_z`` and ``breakout_level``;
+- ``gradient_boosting``: ``top_contributions`` — the five features with the largest absolute
+  contribution to the latest prediction, with their values.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mltrainer._util import to_jsonable
+
+__all__ = ["explain_latest", "TOP_CONTRIBUTIONS", "KEY_FIELDS"]
+
+log = logging.getLogger(__name__)
+
+#: How many feature contributions a gradient-boosting prediction reports.
+TOP_CONTRIBUTIONS = 5
+
+#: The fields each model type is expected to explain; reported as ``None`` if a model lacks one.
+KEY_FIELDS: dict[str, tuple[str, ...]] = {
+    "mean_reversion": ("zscore", "rsi", "reversion_probability", "exit_level"),
+    "volatility_regime": ("regime", "realized_vol", "vol_forecast"),
+    "momentum_breakout": ("momentum_z", "breakout_level"),
+    "gradient_boosting": (),
+}
+
+# Alternative column spellings a model may use for the same quantity.
+_ALIASES = {
+    "zscore": ("zscore", "z_score", "z"),
+    "momentum_z": ("momentum_z", "momentum_zscore", "momentum_z_score"),
+}
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return to_jsonable(value)
+
+
+def _last_row(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
+    last = frame.iloc[-1]
+    return {c: _scalar(last[c]) for c in columns if c in frame.columns}
+
+
+def _top_contributions(model: Any, bars: pd.DataFrame) -> list[dict[str, Any]]:
+    contributions = model.feature_contributions(bars)
+    if isinstance(contributions, pd.DataFrame):
+        latest = contributions.iloc[-1]
+    else:  # a Series for the latest bar only
+        latest = pd.Series(contributions)
+    latest = pd.to_numeric(latest, errors="coerce").dropna()
+    latest = latest.drop(labels=[c for c in latest.index if str(c).lower() in {"bias", "expected_value", "base"}],
+                         errors="ignore")
+    order = latest.abs().sort_values(ascending=False).index[:TOP_CONTRIBUTIONS]
+    feature_values = getattr(model, "feature_values", None)
+    values: dict[str, Any] = {}
+    if callable(feature_values):
+        try:
+            frame = feature_values(bars)
+            values = {c: _scalar(frame[c].iloc[-1]) for c in order if c in frame.columns}
+        except Exception:  # the values are a nicety; the contributions are the explanation
+            log.debug("feature_values unavailable for %s", type(model).__name__, exc_info=True)
+    return [
+        {"feature": str(name), "contribution": float(latest[name]), **({"value": values[name]} if name in values else {})}
+        for name in order
+    ]
+
+
+def explain_latest(model: Any, model_type: str, bars: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
+    """The ``analysis`` dict for the last row of ``frame`` (the model's ``predict(bars)`` output)."""
+    columns = tuple(frame.attrs.get("analysis_columns") or [c for c in frame.columns if c not in ("signal", "strength")])
+    analysis = _last_row(frame, columns)
+    for key in KEY_FIELDS.get(model_type, ()):
+        if key in analysis:
+            continue
+        for alias in _ALIASES.get(key, (key,)):
+            if alias in frame.columns:
+                analysis[key] = _scalar(frame[alias].iloc[-1])
+                break
+        else:
+            analysis[key] = None
+    if model_type == "gradient_boosting" and callable(getattr(model, "feature_contributions", None)):
+        analysis["top_contributions"] = _top_contributions(model, bars)
+    horizon = frame.attrs.get("holding_horizon", getattr(model, "holding_horizon", None))
+    if horizon is not None:
+        analysis.setdefault("holding_horizon_bars", int(horizon))
+    return analysis

@@ -1,0 +1,541 @@
+"""The prediction service: verified models kept in memory (LRU), cached predictions, bulk and ensembles.
+
+One process-wide instance (:func:`get_prediction_service`) is shared by the API, the CLI and the
+dashboard through ``mltrainer.services``. Every request is recorded in the audit trail: one
+``prediction`` record per single or bulk request (bulk lists its symbols), one ``ensemble`` record per
+ensemble request.
+
+Freshness: a prediction is cached under (model id, symbol, date of the last bar), so the service loads
+the bars first (cheap for the offline source, and needed anyway to know that date) and only then
+consults the cache. A new bar therefore never hits an old entry; the TTL bounds reuse within a day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from mltrainer.config import Settings, get_settings
+from mltrainer.errors import (
+    EnsembleError,
+    InsufficientDataError,
+    InvalidInputError,
+    MLTrainerError,
+    ServingError,
+)
+from mltrainer.serving import ensemble as _ens
+from mltrainer.serving.analysis import explain_latest
+from mltrainer.serving.cache import PredictionCache, make_cache, prediction_cache_key
+from mltrainer.serving.results import (
+    BulkPrediction,
+    EnsembleMember,
+    EnsemblePrediction,
+    Prediction,
+    signal_label,
+)
+
+__all__ = [
+    "PredictionService",
+    "get_prediction_service",
+    "reset_prediction_service",
+    "MAX_BULK_SYMBOLS",
+    "BULK_WORKERS",
+    "SYMBOL_PATTERN",
+]
+
+log = logging.getLogger(__name__)
+
+#: Most symbols one bulk request may ask for.
+MAX_BULK_SYMBOLS = 1000
+#: Threads computing a bulk request (bar loading is I/O; numpy/pandas release the GIL in places).
+BULK_WORKERS = 8
+#: What a ticker may look like: letters, digits and ``^ . - = _``, at most 20 characters.
+SYMBOL_PATTERN = r"^[A-Za-z0-9^.=_\-]{1,20}$"
+_SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+_INTERNAL_ERROR = "Internal error while predicting {symbol}; the incident was logged."
+
+
+def _utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def normalise_symbol(symbol: Any) -> str:
+    """Upper-case, stripped ticker; ``InvalidInputError`` naming the allowed form otherwise."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol.strip()):
+        shown = str(symbol)[:30] if isinstance(symbol, str) else type(symbol).__name__
+        raise InvalidInputError(
+            f"Invalid symbol {shown!r}: use a ticker of 1–20 letters, digits or ^ . - = _, e.g. AAPL or ^GSPC."
+        )
+    return symbol.strip().upper()
+
+
+def _normalise_model_id(model_id: Any) -> str:
+    if not isinstance(model_id, str) or not model_id.strip() or len(model_id) > 200:
+        raise InvalidInputError("model_id must be a non-empty string naming a trained model, e.g. "
+                                "mean_reversion_AAPL_20260101 (see `python -m mltrainer models list`).")
+    return model_id.strip()
+
+
+@dataclass
+class _LoadedModel:
+    """A verified model in memory with what serving needs from its registry record."""
+
+    model_id: str
+    model_type: str
+    symbol: str
+    model: Any
+    calibration: Any
+    oos_returns: pd.Series | None
+    loaded_at: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class PredictionService:
+    """Serve predictions of registered models.
+
+    ``settings`` defaults to :func:`~mltrainer.config.get_settings`; ``cache`` to
+    :func:`~mltrainer.serving.cache.make_cache`; ``clock`` (monotonic seconds) drives the uptime and
+    the default in-process cache's TTL; ``registry`` to ``mltrainer.registry.get_registry()``.
+    """
+
+    def __init__(self, settings: Settings | None = None, cache: PredictionCache | None = None,
+                 clock: Callable[[], float] | None = None, registry: Any = None):
+        self._settings = settings or get_settings()
+        self._clock = clock or time.monotonic
+        self._cache = cache if cache is not None else make_cache(self._settings, clock=self._clock)
+        self._registry = registry
+        self._models: OrderedDict[str, _LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._served = 0
+        self._ensembles_served = 0
+        self._started_at = _utc_now_iso()
+        self._started_clock = self._clock()
+
+    # -- collaborators ---------------------------------------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def cache(self) -> PredictionCache:
+        return self._cache
+
+    @property
+    def registry(self) -> Any:
+        if self._registry is None:
+            from mltrainer.registry import get_registry
+
+            self._registry = get_registry()
+        return self._registry
+
+    def _audit(self, action: str, target: str, details: dict[str, Any], actor: str) -> None:
+        try:
+            from mltrainer.audit import get_audit_trail
+        except ModuleNotFoundError as exc:  # audit module not installed in this build
+            if exc.name != "mltrainer.audit":
+                raise
+            log.warning("audit trail unavailable; %s on %s not recorded", action, target)
+            return
+        get_audit_trail().record(action, target, details=details, actor=actor)
+
+    # -- model memory ------------------------------------------------------------------------------
+    def load(self, model_id: str) -> dict[str, Any]:
+        """Load (signature verified) and keep ``model_id`` in memory; returns its summary.
+
+        At most ``settings.max_loaded_models`` stay loaded; the least recently used is evicted.
+        """
+        return self._summary(self._get_loaded(_normalise_model_id(model_id)))
+
+    def unload(self, model_id: str) -> bool:
+        """Forget a loaded model; ``True`` if it was loaded."""
+        with self._lock:
+            return self._models.pop(str(model_id).strip(), None) is not None
+
+    def _get_loaded(self, model_id: str) -> _LoadedModel:
+        with self._lock:
+            entry = self._models.get(model_id)
+            if entry is not None:
+                self._models.move_to_end(model_id)
+                return entry
+            load_lock = self._load_locks.setdefault(model_id, threading.Lock())
+        with load_lock:  # one load per model even when a bulk request races on it
+            with self._lock:
+                entry = self._models.get(model_id)
+                if entry is not None:
+                    self._models.move_to_end(model_id)
+                    return entry
+            entry = self._load_from_registry(model_id)
+            with self._lock:
+                self._models[model_id] = entry
+                self._models.move_to_end(model_id)
+                while len(self._models) > self._settings.max_loaded_models:
+                    evicted, _ = self._models.popitem(last=False)
+                    log.info("evicted model %s (max_loaded_models=%d)", evicted,
+                             self._settings.max_loaded_models)
+                self._load_locks.pop(model_id, None)
+        return entry
+
+    def _load_from_registry(self, model_id: str) -> _LoadedModel:
+        registry = self.registry
+        record = registry.get(model_id)  # ModelNotFoundError -> 404 at the API
+        model_type = str(_field(record, "model_type"))
+        self._check_servable(record)
+        model, oos_returns = _load_model_and_returns(registry, model_id)
+        calibration = _calibration_of(record, model_id)
+        log.info("loaded model %s (%s)", model_id, model_type)
+        return _LoadedModel(
+            model_id=model_id,
+            model_type=model_type,
+            symbol=str(_field(record, "symbol", "")),
+            model=model,
+            calibration=calibration,
+            oos_returns=oos_returns,
+            loaded_at=_utc_now_iso(),
+        )
+
+    def _check_servable(self, record: Any) -> None:
+        """Compliance hook: a plugin model type must pass the plugin check before it is served.
+
+        Built-in model types (``mltrainer.models.MODEL_TYPES``) are trusted product code. Any other
+        type comes from ``MLTRAINER_HOME/plugins``; ``mltrainer.compliance.plugins.check_plugin``
+        raises ``ComplianceBlockedError`` when it has non-overridden critical violations.
+        """
+        model_type = str(_field(record, "model_type"))
+        from mltrainer.models import MODEL_TYPES
+
+        if model_type in MODEL_TYPES and not _is_plugin_type(model_type):
+            return
+        from mltrainer.compliance.plugins import check_plugin
+
+        check_plugin(model_type)
+
+    def _summary(self, entry: _LoadedModel) -> dict[str, Any]:
+        return {"model_id": entry.model_id, "model_type": entry.model_type, "symbol": entry.symbol,
+                "loaded_at": entry.loaded_at}
+
+    # -- single predictions --------------------------------------------------------------------------
+    def predict(self, model_id: str, symbol: str, use_cache: bool = True, actor: str = "user") -> Prediction:
+        """The latest signal of ``model_id`` for ``symbol``, from the cache when fresh."""
+        model_id = _normalise_model_id(model_id)
+        symbol = normalise_symbol(symbol)
+        entry = self._get_loaded(model_id)
+        prediction = self._predict_one(entry, symbol, use_cache=use_cache)
+        self._audit("prediction", model_id, {"symbols": [symbol], "as_of": prediction.as_of,
+                                             "signal": prediction.signal, "cached": prediction.cached}, actor)
+        return prediction
+
+    def _load_bars(self, symbol: str) -> pd.DataFrame:
+        from mltrainer.data import load_bars
+
+        bars = load_bars(symbol)
+        if bars is None or len(bars) == 0:
+            raise InsufficientDataError(f"No bars available for {symbol}; check the symbol and the data source.")
+        return bars
+
+    def _predict_one(self, entry: _LoadedModel, symbol: str, use_cache: bool = True,
+                     bars: pd.DataFrame | None = None) -> Prediction:
+        if bars is None:
+            bars = self._load_bars(symbol)
+        as_of = pd.Timestamp(bars.index[-1]).date().isoformat()
+        key = prediction_cache_key(entry.model_id, symbol, as_of)
+        if use_cache:
+            hit = self._cache.get(key)
+            if hit is not None:
+                try:
+                    prediction = Prediction.from_dict(hit, cached=True)
+                except (TypeError, ValueError):
+                    log.warning("ignoring malformed cache entry %s", key)
+                else:
+                    self._count_served()
+                    return prediction
+        prediction = self._compute(entry, symbol, bars, as_of)
+        self._cache.set(key, prediction.to_dict(), self._settings.prediction_ttl_seconds)
+        self._count_served()
+        return prediction
+
+    def _compute(self, entry: _LoadedModel, symbol: str, bars: pd.DataFrame, as_of: str) -> Prediction:
+        warmup = int(getattr(entry.model, "warmup_bars", 0) or 0)
+        if len(bars) <= warmup:
+            raise InsufficientDataError(
+                f"{symbol} has {len(bars)} bars but model {entry.model_id} needs more than {warmup} for its "
+                "warm-up; use a symbol with a longer history."
+            )
+        with entry.lock:  # fitted estimators are not documented as thread-safe; keep one predict at a time
+            frame = entry.model.predict(bars)
+            analysis = explain_latest(entry.model, entry.model_type, bars, frame)
+        warmup = int(frame.attrs.get("warmup_bars", warmup) or 0)
+        if len(bars) <= warmup:
+            raise InsufficientDataError(
+                f"{symbol} has {len(bars)} bars but model {entry.model_id} needs more than {warmup} for its "
+                "warm-up; use a symbol with a longer history."
+            )
+        last = frame.iloc[-1]
+        if pd.isna(last["signal"]) or pd.isna(last["strength"]):
+            raise ServingError(f"Model {entry.model_id} produced no signal for {symbol} on {as_of}.")
+        signal = int(last["signal"])
+        strength = float(min(1.0, max(0.0, float(last["strength"]))))
+        confidence = float(entry.calibration.confidence(signal, strength))
+        if not math.isfinite(confidence):
+            raise ServingError(f"Model {entry.model_id} has an unusable calibration; retrain it.")
+        closes = bars["close"]
+        latest_price = float(closes.iloc[-1])
+        change = float(closes.iloc[-1] / closes.iloc[-2] - 1.0) if len(closes) >= 2 else None
+        return Prediction(
+            model_id=entry.model_id,
+            symbol=symbol,
+            as_of=as_of,
+            signal=signal,
+            label=signal_label(signal),
+            strength=strength,
+            confidence=min(1.0, max(0.0, confidence)),
+            latest_price=latest_price,
+            price_change_1d=change,
+            analysis=analysis,
+            cached=False,
+            generated_at=_utc_now_iso(),
+        )
+
+    def _count_served(self, n: int = 1) -> None:
+        with self._lock:
+            self._served += n
+
+    # -- bulk ----------------------------------------------------------------------------------------
+    def predict_bulk(self, model_id: str, symbols: Sequence[str], use_cache: bool = True,
+                     actor: str = "user") -> BulkPrediction:
+        """Predictions for many symbols, computed concurrently; each failure is reported per symbol."""
+        model_id = _normalise_model_id(model_id)
+        if isinstance(symbols, str):
+            symbols = symbols.split(",")
+        if not isinstance(symbols, Sequence) or len(symbols) == 0:
+            raise InvalidInputError("symbols must be a non-empty list of tickers, e.g. ['AAPL', 'MSFT'].")
+        if len(symbols) > MAX_BULK_SYMBOLS:
+            raise InvalidInputError(f"At most {MAX_BULK_SYMBOLS} symbols per bulk request; {len(symbols)} given.")
+        entry = self._get_loaded(model_id)  # an unknown or tampered model fails the whole request
+        ordered: list[str] = []
+        errors: dict[str, str] = {}
+        for raw in symbols:
+            try:
+                symbol = normalise_symbol(raw)
+            except InvalidInputError as exc:
+                errors[str(raw)[:30]] = str(exc)
+                continue
+            if symbol not in ordered:
+                ordered.append(symbol)
+
+        def run(symbol: str) -> Prediction | str:
+            try:
+                return self._predict_one(entry, symbol, use_cache=use_cache)
+            except MLTrainerError as exc:
+                return str(exc)
+            except Exception:  # a bug for one symbol must not sink the batch; it is logged in full
+                log.exception("bulk prediction failed for %s with %s", symbol, model_id)
+                return _INTERNAL_ERROR.format(symbol=symbol)
+
+        workers = max(1, min(BULK_WORKERS, len(ordered)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrainer-bulk") as pool:
+            outcomes = list(pool.map(run, ordered))
+        predictions = []
+        for symbol, outcome in zip(ordered, outcomes):
+            if isinstance(outcome, Prediction):
+                predictions.append(outcome)
+            else:
+                errors[symbol] = outcome
+        self._audit("prediction", model_id, {"symbols": ordered, "bulk": True,
+                                             "errors": sorted(errors)}, actor)
+        return BulkPrediction(model_id=model_id, predictions=tuple(predictions), errors=errors)
+
+    # -- ensembles -----------------------------------------------------------------------------------
+    def predict_ensemble(self, model_ids: Sequence[str], symbol: str, weights: Any = None,
+                         use_cache: bool = True, actor: str = "user") -> EnsemblePrediction:
+        """Blend several models' latest signals for ``symbol``; see :mod:`mltrainer.serving.ensemble`.
+
+        A member that fails (unknown id, too little data, ...) is reported with its error and weight
+        0, and the others' weights are re-normalised; if none succeeds an ``EnsembleError`` lists each
+        member's error.
+        """
+        ids = _ens.validate_model_ids(model_ids)
+        spec = _ens.parse_weights(ids, weights)
+        symbol = normalise_symbol(symbol)
+        bars = self._load_bars(symbol)  # an unknown symbol is the request's fault, not a member's
+
+        def run(model_id: str) -> tuple[Prediction | None, _LoadedModel | None, str | None]:
+            try:
+                entry = self._get_loaded(model_id)
+                return self._predict_one(entry, symbol, use_cache=use_cache, bars=bars), entry, None
+            except MLTrainerError as exc:
+                return None, None, str(exc)
+            except Exception:
+                log.exception("ensemble member %s failed for %s", model_id, symbol)
+                return None, None, _INTERNAL_ERROR.format(symbol=symbol)
+
+        with ThreadPoolExecutor(max_workers=min(len(ids), BULK_WORKERS),
+                                thread_name_prefix="mltrainer-ensemble") as pool:
+            outcomes = dict(zip(ids, pool.map(run, ids)))
+        ok = {m: o for m, o in outcomes.items() if o[0] is not None}
+        failed = [m for m in ids if outcomes[m][0] is None]
+        if not ok:
+            detail = "; ".join(f"{m}: {outcomes[m][2]}" for m in ids)
+            raise EnsembleError(f"Every ensemble member failed for {symbol} — {detail}")
+
+        note = None
+        if spec.method == "oos":
+            returns = {}
+            for m, (_, entry, _) in ok.items():
+                if entry.oos_returns is None or len(entry.oos_returns) == 0:
+                    raise EnsembleError(f"Model {m} has no stored out-of-sample returns, so 'oos' weights "
+                                        "cannot be derived; retrain it or use explicit weights.")
+                returns[m] = entry.oos_returns
+            requested = _ens.oos_weights(returns)
+            requested.update({m: 0.0 for m in failed})
+            note = "weights are inverse out-of-sample volatility (skfolio InverseVolatility)"
+        else:
+            requested = _ens.normalise_weights(spec.raw)
+        used_raw = {m: requested[m] for m in ok}
+        if not any(w > 0 for w in used_raw.values()):
+            raise EnsembleError("Every model with a positive weight failed — "
+                                + "; ".join(f"{m}: {outcomes[m][2]}" for m in failed))
+        used = _ens.normalise_weights(used_raw)
+        renormalised = bool(failed) and any(requested[m] > 0 for m in failed)
+        if failed:
+            msg = f"{len(failed)} member(s) failed ({', '.join(failed)}); weights re-normalised over the rest"
+            note = f"{note}; {msg}" if note else msg
+
+        members_in = {m: (ok[m][0].signal, ok[m][0].strength, ok[m][0].confidence) for m in ok}
+        result = _ens.blend(members_in, used)
+        members = []
+        for m in ids:
+            prediction, _, error = outcomes[m]
+            if prediction is None:
+                members.append(EnsembleMember(m, None, None, None, None, 0.0, requested.get(m, 0.0), error))
+            else:
+                members.append(EnsembleMember(m, prediction.signal, prediction.label, prediction.strength,
+                                              prediction.confidence, used[m], requested[m], None))
+        as_of = pd.Timestamp(bars.index[-1]).date().isoformat()
+        ensemble = EnsemblePrediction(
+            symbol=symbol,
+            as_of=as_of,
+            signal=result.signal,
+            label=signal_label(result.signal),
+            score=result.score,
+            strength=result.strength,
+            confidence=result.confidence,
+            agreement=result.agreement,
+            weights={m: used.get(m, 0.0) for m in ids},
+            weights_method=spec.method,
+            members=tuple(members),
+            failed_members=tuple(failed),
+            renormalised=renormalised,
+            thresholds={"buy": _ens.BUY_THRESHOLD, "sell": _ens.SELL_THRESHOLD},
+            note=note,
+            generated_at=_utc_now_iso(),
+        )
+        with self._lock:
+            self._ensembles_served += 1
+        self._audit("ensemble", symbol, {"model_ids": ids, "weights_method": spec.method,
+                                         "weights": ensemble.weights, "signal": ensemble.signal,
+                                         "failed": failed, "as_of": as_of}, actor)
+        return ensemble
+
+    # -- status --------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Loaded models (least recently used first), cache statistics, counters and uptime."""
+        with self._lock:
+            loaded = [self._summary(e) for e in self._models.values()]
+            served, ensembles = self._served, self._ensembles_served
+        try:
+            cache = dict(self._cache.stats())
+        except Exception:  # a backend must not raise here; if one does, report instead of failing
+            log.warning("cache stats unavailable", exc_info=True)
+            cache = {"backend": getattr(self._cache, "backend", "unknown"), "size": None, "hits": None,
+                     "misses": None, "healthy": False, "warning": "cache statistics unavailable"}
+        cache["ttl_seconds"] = self._settings.prediction_ttl_seconds
+        return {
+            "loaded_models": loaded,
+            "max_loaded_models": self._settings.max_loaded_models,
+            "cache": cache,
+            "predictions_served": served,
+            "ensembles_served": ensembles,
+            "started_at": self._started_at,
+            "uptime_seconds": max(0.0, float(self._clock() - self._started_clock)),
+        }
+
+
+# -- registry adapters -------------------------------------------------------------------------------
+def _field(record: Any, name: str, default: Any = None) -> Any:
+    if isinstance(record, dict):
+        return record.get(name, default)
+    return getattr(record, name, default)
+
+
+def _is_plugin_type(model_type: str) -> bool:
+    try:
+        from mltrainer.models import is_plugin_type
+    except ImportError:
+        return False
+    return bool(is_plugin_type(model_type))
+
+
+def _calibration_of(record: Any, model_id: str) -> Any:
+    from mltrainer.calibration import Calibration
+
+    data = _field(record, "calibration")
+    if not data:
+        raise ServingError(f"Model {model_id} has no stored calibration, so its confidence is unknown; "
+                           "retrain it with this version of mlTrainer.")
+    return data if hasattr(data, "confidence") else Calibration.from_dict(data)
+
+
+_RETURNS_KEYS = ("oos_returns", "oos_daily_returns", "returns")
+
+
+def _load_model_and_returns(registry: Any, model_id: str) -> tuple[Any, pd.Series | None]:
+    """The verified model and its OOS daily returns (from the bundle when the registry offers one)."""
+    load_bundle = getattr(registry, "load_bundle", None)
+    if callable(load_bundle):
+        bundle = load_bundle(model_id)
+        model = bundle["model"]
+        returns = None
+        for key in _RETURNS_KEYS:
+            value = bundle.get(key)
+            if value is not None:
+                returns = value
+                break
+        if returns is None and bundle.get("backtest") is not None:
+            returns = getattr(bundle["backtest"], "returns", None)
+        if returns is not None:
+            returns = pd.Series(returns, dtype="float64")
+        return model, returns
+    return registry.load_model(model_id), None
+
+
+# -- process-wide instance ---------------------------------------------------------------------------
+_service: PredictionService | None = None
+_service_lock = threading.Lock()
+
+
+def get_prediction_service() -> PredictionService:
+    """The process-wide prediction service, created on first use from the current settings."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = PredictionService()
+        return _service
+
+
+def reset_prediction_service() -> None:
+    """Drop the process-wide service (tests; settings changes). The next call builds a new one."""
+    global _service
+    with _service_lock:
+        _service = None
