@@ -136,6 +136,13 @@ def _oos_returns_json(returns: pd.Series | None) -> dict[str, Any] | None:
     }
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 class ModelRegistry:
     """Register, find, load, verify and delete trained models."""
 
@@ -160,7 +167,9 @@ class ModelRegistry:
         session.flush()
 
     def _publish(self, staged: Path, final: Path) -> None:
-        artifacts.publish_staged(staged, final)
+        """Give the staged file its final name; FileExistsError if taken (link never overwrites)."""
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.link(staged, final)
 
     # -- write ----------------------------------------------------------------------------------------
     def register(self, *, model_type: str, symbol: str, bundle: dict[str, Any], params: dict[str, Any],
@@ -205,10 +214,17 @@ class ModelRegistry:
                 try:
                     self._publish(staged, candidate)
                 except FileExistsError:
+                    if _same_file(staged, candidate):  # the link succeeded before the error
+                        candidate.unlink(missing_ok=True)
+                        raise
                     # A stray file without a row (e.g. restored by hand): keep it, take the next id.
                     log.warning("artifact %s exists without a registry row; skipping that id", candidate.name)
                     session.rollback()
                     continue
+                except BaseException:
+                    if _same_file(staged, candidate):
+                        candidate.unlink(missing_ok=True)
+                    raise
                 final = candidate
                 session.commit()
                 break
