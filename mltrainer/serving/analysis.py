@@ -1,7 +1,7 @@
 """Model-specific explanation of the latest signal (the ``analysis`` dict of a ``Prediction``).
 
-Every model's ``predict`` frame names its analysis columns in ``attrs["analysis_columns"]``; the last
-row of those is always reported. On top of that:
+Every model names its analysis columns (``analysis_columns`` on the model or in the predict frame's
+``attrs``); the last row of those is always reported. On top of that:
 
 - ``mean_reversion``: ``zscore``, ``rsi``, ``reversion_probability`` and ``exit_level`` (the price at
   which the position would be closed because price is back at the mean band);
@@ -82,7 +82,8 @@ def _top_contributions(model: Any, bars: pd.DataFrame) -> list[dict[str, Any]]:
 
 def explain_latest(model: Any, model_type: str, bars: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
     """The ``analysis`` dict for the last row of ``frame`` (the model's ``predict(bars)`` output)."""
-    columns = tuple(frame.attrs.get("analysis_columns") or [c for c in frame.columns if c not in ("signal", "strength")])
+    columns = tuple(frame.attrs.get("analysis_columns") or getattr(model, "analysis_columns", None)
+                    or [c for c in frame.columns if c not in ("signal", "strength")])
     analysis = _last_row(frame, columns)
     for key in KEY_FIELDS.get(model_type, ()):
         if key in analysis:

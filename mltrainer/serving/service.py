@@ -28,6 +28,7 @@ import pandas as pd
 
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import (
+    ComplianceError,
     EnsembleError,
     InsufficientDataError,
     InvalidInputError,
@@ -137,7 +138,7 @@ class PredictionService:
         if self._registry is None:
             from mltrainer.registry import get_registry
 
-            self._registry = get_registry()
+            self._registry = get_registry(self._settings)
         return self._registry
 
     def _audit(self, action: str, target: str, details: dict[str, Any], actor: str) -> None:
@@ -148,7 +149,7 @@ class PredictionService:
                 raise
             log.warning("audit trail unavailable; %s on %s not recorded", action, target)
             return
-        get_audit_trail().record(action, target, details=details, actor=actor)
+        get_audit_trail(self._settings).record(action, target, details=details, actor=actor)
 
     # -- model memory ------------------------------------------------------------------------------
     def load(self, model_id: str) -> dict[str, Any]:
@@ -192,7 +193,8 @@ class PredictionService:
         record = registry.get(model_id)  # ModelNotFoundError -> 404 at the API
         model_type = str(_field(record, "model_type"))
         self._check_servable(record)
-        model, oos_returns = _load_model_and_returns(registry, model_id)
+        model = registry.load_model(model_id)  # verifies the signature before unpickling
+        oos_returns = _oos_returns_of(record)
         calibration = _calibration_of(record, model_id)
         log.info("loaded model %s (%s)", model_id, model_type)
         return _LoadedModel(
@@ -215,10 +217,17 @@ class PredictionService:
         model_type = str(_field(record, "model_type"))
         from mltrainer.models import MODEL_TYPES
 
-        if model_type in MODEL_TYPES and not _is_plugin_type(model_type):
+        if model_type in MODEL_TYPES:
             return
-        from mltrainer.compliance.plugins import check_plugin
-
+        try:
+            from mltrainer.compliance.plugins import check_plugin
+        except ModuleNotFoundError as exc:
+            if exc.name != "mltrainer.compliance.plugins":
+                raise
+            raise ComplianceError(
+                f"Model {_field(record, 'model_id')} is a plugin model ({model_type}) and the plugin "
+                "compliance check is not available in this installation, so it is not served."
+            ) from None
         check_plugin(model_type)
 
     def _summary(self, entry: _LoadedModel) -> dict[str, Any]:
@@ -479,14 +488,6 @@ def _field(record: Any, name: str, default: Any = None) -> Any:
     return getattr(record, name, default)
 
 
-def _is_plugin_type(model_type: str) -> bool:
-    try:
-        from mltrainer.models import is_plugin_type
-    except ImportError:
-        return False
-    return bool(is_plugin_type(model_type))
-
-
 def _calibration_of(record: Any, model_id: str) -> Any:
     from mltrainer.calibration import Calibration
 
@@ -497,27 +498,13 @@ def _calibration_of(record: Any, model_id: str) -> Any:
     return data if hasattr(data, "confidence") else Calibration.from_dict(data)
 
 
-_RETURNS_KEYS = ("oos_returns", "oos_daily_returns", "returns")
-
-
-def _load_model_and_returns(registry: Any, model_id: str) -> tuple[Any, pd.Series | None]:
-    """The verified model and its OOS daily returns (from the bundle when the registry offers one)."""
-    load_bundle = getattr(registry, "load_bundle", None)
-    if callable(load_bundle):
-        bundle = load_bundle(model_id)
-        model = bundle["model"]
-        returns = None
-        for key in _RETURNS_KEYS:
-            value = bundle.get(key)
-            if value is not None:
-                returns = value
-                break
-        if returns is None and bundle.get("backtest") is not None:
-            returns = getattr(bundle["backtest"], "returns", None)
-        if returns is not None:
-            returns = pd.Series(returns, dtype="float64")
-        return model, returns
-    return registry.load_model(model_id), None
+def _oos_returns_of(record: Any) -> pd.Series | None:
+    """The model's out-of-sample daily strategy returns recorded at training time, if any."""
+    series_of = getattr(record, "oos_return_series", None)
+    if callable(series_of):
+        returns = series_of()
+        return returns if len(returns) else None
+    return None
 
 
 # -- process-wide instance ---------------------------------------------------------------------------
