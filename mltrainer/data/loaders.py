@@ -1,0 +1,219 @@
+"""The public data API: bars, symbols, macro series and the status the UI shows.
+
+``source=None`` means ``settings.data_source`` for bars; for macro series it means FRED when
+``FRED_API_KEY`` is set, else the offline series. Network sources go through the local
+:class:`~mltrainer.data.store.BarStore`, so a covered range is served without a network call.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pandas as pd
+
+from mltrainer._util import parse_date
+from mltrainer.config import Settings, get_settings
+from mltrainer.data.base import day_string, normalize_series_id, normalize_symbol, unknown_symbol
+from mltrainer.data.fred_source import FredSeriesSource
+from mltrainer.data.offline import OFFLINE_SERIES, OFFLINE_SYMBOLS, OfflineBarSource, OfflineSeriesSource
+from mltrainer.data.polygon_source import PolygonBarSource
+from mltrainer.data.store import BarStore, new_york_today
+from mltrainer.errors import InsufficientDataError, InvalidInputError, UnknownSymbolError
+
+__all__ = [
+    "BAR_SOURCES",
+    "SERIES_SOURCES",
+    "POLYGON_DEFAULT_START",
+    "load_bars",
+    "list_symbols",
+    "describe_symbols",
+    "load_series",
+    "list_series",
+    "data_status",
+]
+
+log = logging.getLogger(__name__)
+
+BAR_SOURCES = ("offline", "polygon")
+SERIES_SOURCES = ("offline", "fred")
+_LABELS = {"offline": "Offline data", "polygon": "Polygon"}
+
+#: Start of a Polygon request without ``start``: as far back as a plan may reach; Polygon returns
+#: what the plan allows.
+POLYGON_DEFAULT_START = pd.Timestamp("2000-01-01")
+
+
+def _bar_source_name(source: str | None, settings: Settings) -> str:
+    name = (source or settings.data_source).strip().lower()
+    if name not in BAR_SOURCES:
+        raise InvalidInputError(f"Unknown bar source {source!r}: use one of {', '.join(BAR_SOURCES)}.")
+    return name
+
+
+def _series_source_name(source: str | None, settings: Settings) -> str:
+    if source is None or not str(source).strip():
+        return "fred" if settings.configured_keys["FRED_API_KEY"] else "offline"
+    name = str(source).strip().lower()
+    if name not in SERIES_SOURCES:
+        raise InvalidInputError(f"Unknown series source {source!r}: use one of {', '.join(SERIES_SOURCES)}.")
+    return name
+
+
+def _range(start: object, end: object) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    first = parse_date(start, "start")
+    last = parse_date(end, "end")
+    if first is not None and last is not None and first > last:
+        raise InvalidInputError(
+            f"start {first.date()} is after end {last.date()}: swap them or widen the range."
+        )
+    return first, last
+
+
+def _span(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
+    return f"between {day_string(start) or 'the beginning'} and {day_string(end) or 'the end'}"
+
+
+def load_bars(symbol: str, start: Any = None, end: Any = None, source: str | None = None) -> pd.DataFrame:
+    """Daily bars of ``symbol``: float64 ``open, high, low, close, volume`` indexed by ``date``.
+
+    ``df.attrs["provenance"]`` says where the bars came from (source, dataset, first and last bar,
+    rows, and ``fetched_rows`` — how many came over the network for this call).
+    """
+    settings = get_settings()
+    name = _bar_source_name(source, settings)
+    ticker = normalize_symbol(symbol)
+    first, last = _range(start, end)
+
+    if name == "offline":
+        offline = OfflineBarSource()
+        if ticker not in OFFLINE_SYMBOLS:
+            raise unknown_symbol(ticker, name, OFFLINE_SYMBOLS)
+        bars = offline.fetch(ticker, first, last)
+        dataset, fetched_rows = offline.dataset_of(ticker), 0
+        if bars.empty:
+            whole = offline.full(ticker)
+            raise InsufficientDataError(
+                f"No {ticker} bars {_span(first, last)}: the offline data covers "
+                f"{day_string(whole.index[0])} to {day_string(whole.index[-1])}."
+            )
+    else:
+        polygon = PolygonBarSource(settings)
+        store = BarStore(settings)
+        last = last or new_york_today()
+        first = first or POLYGON_DEFAULT_START
+        if first > last:
+            raise InvalidInputError(f"start {first.date()} is after today's date {last.date()}.")
+        bars, fetched_rows = store.get(name, ticker, first, last, polygon.fetch)
+        dataset = polygon.dataset
+        if bars.empty:
+            if ticker not in store.symbols(name):
+                raise UnknownSymbolError(
+                    f"Polygon has no daily bars for {ticker!r} {_span(first, last)}: check the ticker "
+                    "(e.g. AAPL, MSFT) or widen the date range."
+                )
+            raise InsufficientDataError(f"No {ticker} bars {_span(first, last)} at Polygon; widen the date range.")
+
+    bars.attrs["provenance"] = {
+        "source": name,
+        "dataset": dataset,
+        "symbol": ticker,
+        "first": day_string(bars.index[0]),
+        "last_bar": day_string(bars.index[-1]),
+        "rows": int(len(bars)),
+        "fetched_rows": int(fetched_rows),
+    }
+    return bars
+
+
+def list_symbols(source: str | None = None) -> list[str]:
+    """Symbols available from ``source``: the 7 offline ones, or those already in the Polygon store."""
+    settings = get_settings()
+    name = _bar_source_name(source, settings)
+    if name == "offline":
+        return list(OFFLINE_SYMBOLS)
+    return PolygonBarSource(settings).symbols()
+
+
+def describe_symbols(source: str | None = None) -> list[dict[str, Any]]:
+    """One ``{symbol, source, first, last, rows}`` per available symbol."""
+    settings = get_settings()
+    name = _bar_source_name(source, settings)
+    rows = []
+    if name == "offline":
+        offline = OfflineBarSource()
+        frames = ((s, offline.full(s)) for s in OFFLINE_SYMBOLS)
+    else:
+        store = BarStore(settings)
+        frames = ((s, store.read(name, s)[0]) for s in store.symbols(name))
+    for symbol, bars in frames:
+        rows.append({
+            "symbol": symbol,
+            "source": name,
+            "first": day_string(bars.index[0]) if len(bars) else None,
+            "last": day_string(bars.index[-1]) if len(bars) else None,
+            "rows": int(len(bars)),
+        })
+    return rows
+
+
+def load_series(series_id: str, start: Any = None, end: Any = None, source: str | None = None) -> pd.Series:
+    """One macro series (float64, indexed by ``date``, named by its id); missing values are NaN."""
+    settings = get_settings()
+    name = _series_source_name(source, settings)
+    ident = normalize_series_id(series_id)
+    first, last = _range(start, end)
+    if name == "offline":
+        offline = OfflineSeriesSource()
+        info = offline.info(ident)
+        series = offline.fetch(ident, first, last)
+        dataset, title = info.dataset, info.title
+    else:
+        series = FredSeriesSource(settings).fetch(ident, first, last)
+        dataset = FredSeriesSource.dataset
+        title = OFFLINE_SERIES[ident].title if ident in OFFLINE_SERIES else ident
+    if series.empty:
+        raise InsufficientDataError(f"No {ident} observations {_span(first, last)} from {name}; widen the range.")
+    series.attrs["provenance"] = {
+        "source": name,
+        "dataset": dataset,
+        "series_id": ident,
+        "title": title,
+        "first": day_string(series.index[0]),
+        "last": day_string(series.index[-1]),
+        "last_bar": day_string(series.index[-1]),
+        "rows": int(series.size),
+    }
+    return series
+
+
+def list_series(source: str | None = None) -> list[dict[str, Any]]:
+    """``{series_id, source, title, first, last, rows}`` per series.
+
+    For FRED, which offers hundreds of thousands of series, this lists the well-known ids that also
+    exist offline, with ``first``/``last``/``rows`` unknown (``None``) until fetched.
+    """
+    settings = get_settings()
+    name = _series_source_name(source, settings)
+    if name == "offline":
+        return OfflineSeriesSource().describe()
+    return [
+        {"series_id": ident, "source": name, "title": info.title, "first": None, "last": None, "rows": None}
+        for ident, info in sorted(OFFLINE_SERIES.items())
+        if not ident.startswith("MACRODATA_")
+    ]
+
+
+def data_status(source: str | None = None) -> dict[str, Any]:
+    """The active source, its latest bar over all available symbols and which keys are set."""
+    settings = get_settings()
+    name = _bar_source_name(source, settings)
+    described = describe_symbols(name)
+    lasts = [row["last"] for row in described if row["last"]]
+    return {
+        "source": name,
+        "label": _LABELS[name],
+        "last_bar": max(lasts) if lasts else None,
+        "symbols": len(described),
+        "keys": settings.configured_keys,
+    }
