@@ -1,0 +1,151 @@
+"""The hash-chained audit trail: canonical hashing, tamper detection via raw SQL, concurrent writers, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+
+import pytest
+from sqlalchemy import text
+
+from mltrainer.audit import GENESIS_HASH, get_audit_trail, record_hash
+from mltrainer.cli import main
+from mltrainer.db import dispose_engines, get_engine
+from mltrainer.errors import InvalidInputError
+
+
+def _trail_of(n: int):
+    trail = get_audit_trail()
+    for i in range(n):
+        trail.record("prediction", "momentum_AAPL_20240102", {"signal": [1, 0, -1][i % 3], "i": i}, actor="bob")
+    return trail
+
+
+def _sql(statement: str, **params) -> None:
+    with get_engine().begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def test_hash_is_sha256_of_canonical_json():
+    record = {"seq": 1, "timestamp": "2024-01-02T00:00:00+00:00", "actor": "a", "action": "model.train",
+              "target": "m", "details": {"b": 1, "a": [1.5, None]}, "prev_hash": GENESIS_HASH}
+    canonical = ('{"action":"model.train","actor":"a","details":{"a":[1.5,null],"b":1},"prev_hash":"'
+                 + GENESIS_HASH + '","seq":1,"target":"m","timestamp":"2024-01-02T00:00:00+00:00"}')
+    assert record_hash(record) == hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def test_records_chain_and_log_newest_first():
+    trail = _trail_of(3)
+    trail.record("override.grant", "fp123", {"reason": "vendor code"}, actor="carol")
+    entries = trail.log()
+    assert [e["seq"] for e in entries] == [4, 3, 2, 1]
+    assert entries[-1]["prev_hash"] == GENESIS_HASH
+    assert all(entries[i]["prev_hash"] == entries[i + 1]["hash"] for i in range(3))
+    assert all(e["hash"] == record_hash(e) for e in entries)
+    assert [e["seq"] for e in trail.log(limit=2)] == [4, 3]
+    assert [e["action"] for e in trail.log(action="override.*")] == ["override.grant"]
+    assert len(trail.log(action="prediction")) == 3
+    assert trail.verify() == {"ok": True, "records": 4, "first_bad_index": None}
+    with pytest.raises(InvalidInputError):
+        trail.log(limit=0)
+
+
+def test_nan_details_are_stored_as_null():
+    entry = get_audit_trail().record("ensemble", "x", {"weight": float("nan")})
+    assert entry["details"] == {"weight": None}
+    assert get_audit_trail().verify()["ok"] is True
+
+
+def test_empty_trail_verifies():
+    assert get_audit_trail().verify() == {"ok": True, "records": 0, "first_bad_index": None}
+
+
+def test_edited_record_is_detected():
+    trail = _trail_of(5)
+    _sql("UPDATE audit_log SET actor='mallory' WHERE seq=3")
+    assert trail.verify() == {"ok": False, "records": 5, "first_bad_index": 2}
+
+
+def test_edited_details_is_detected():
+    trail = _trail_of(5)
+    _sql("""UPDATE audit_log SET details='{"i": 1, "signal": 1}' WHERE seq=2""")
+    assert trail.verify()["first_bad_index"] == 1
+
+
+def test_deleted_records_are_detected():
+    trail = _trail_of(5)
+    _sql("DELETE FROM audit_log WHERE seq=4")
+    assert trail.verify() == {"ok": False, "records": 4, "first_bad_index": 3}
+    _sql("DELETE FROM audit_log WHERE seq=1")
+    assert trail.verify()["first_bad_index"] == 0
+
+
+def test_inserted_record_is_detected_even_with_a_valid_own_hash():
+    trail = _trail_of(4)
+    before = {e["seq"]: e for e in trail.log()}
+    # Forge a record between seq 2 and 3 whose own hash and prev_hash are perfect, renumbering the rest.
+    _sql("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3")
+    _sql("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103")
+    forged = {"seq": 3, "timestamp": "2024-01-02T00:00:00+00:00", "actor": "mallory", "action": "override.grant",
+              "target": "fp", "details": {}, "prev_hash": before[2]["hash"]}
+    forged["hash"] = record_hash(forged)
+    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash) "
+         "VALUES (:seq, :timestamp, :actor, :action, :target, '{}', :prev_hash, :hash)",
+         **{k: v for k, v in forged.items() if k != "details"})
+    assert trail.verify() == {"ok": False, "records": 5, "first_bad_index": 3}
+
+
+def test_reordered_records_are_detected():
+    trail = _trail_of(4)
+    _sql("UPDATE audit_log SET seq = 99 WHERE seq = 2")
+    _sql("UPDATE audit_log SET seq = 2 WHERE seq = 3")
+    _sql("UPDATE audit_log SET seq = 3 WHERE seq = 99")
+    assert trail.verify() == {"ok": False, "records": 4, "first_bad_index": 1}
+
+
+def test_appended_forgery_with_wrong_hash_is_detected():
+    trail = _trail_of(2)
+    last = trail.log(limit=1)[0]
+    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash) "
+         "VALUES (3, 't', 'm', 'model.delete', 'x', '{}', :prev, :bad)", prev=last["hash"], bad="f" * 64)
+    assert trail.verify()["first_bad_index"] == 2
+
+
+def _writer(barrier, n, name):
+    dispose_engines()  # a forked child must open its own SQLite connections
+    trail = get_audit_trail()
+    barrier.wait()
+    for i in range(n):
+        trail.record("prediction", f"{name}-{i}", actor=name)
+
+
+def test_concurrent_processes_never_fork_the_chain():
+    get_engine()
+    dispose_engines()
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_writer, args=(barrier, 15, f"w{k}")) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    trail = get_audit_trail()
+    assert trail.verify() == {"ok": True, "records": 45, "first_bad_index": None}
+    assert sorted(e["seq"] for e in trail.log(limit=100)) == list(range(1, 46))
+
+
+def test_cli_verify_and_log(capsys):
+    _trail_of(3)
+    assert main(["audit", "verify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"ok": True, "records": 3, "first_bad_index": None}
+    assert main(["audit", "log", "--limit", "2", "--json"]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    assert [e["seq"] for e in entries] == [3, 2] and entries[0]["actor"] == "bob"
+    _sql("UPDATE audit_log SET target='other' WHERE seq=1")
+    assert main(["audit", "verify", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out) == {"ok": False, "records": 3, "first_bad_index": 0}
+    with pytest.raises(SystemExit) as excinfo:
+        main(["audit", "log", "--limit", "zero"])
+    assert excinfo.value.code == 2
