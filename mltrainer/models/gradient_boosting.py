@@ -1,0 +1,238 @@
+"""Gradient boosting: a LightGBM classifier of the sign of the forward return.
+
+Features (all from :mod:`mltrainer.features`, so causal): returns over 1, 5, 10 and 20 bars, RSI,
+the close's z-score and Bollinger %b over ``lookback_period``, realized volatility, the volume ratio,
+``momentum_period``-bar momentum, ATR as a fraction of the close and the distance from the
+``trend_period`` moving average; plus optional macro series.
+
+Label: 1 when the return over the next ``horizon`` bars is positive, else 0. The last ``horizon``
+training bars have no known label and are dropped in fit, as are the warm-up bars.
+
+Signal: long when the predicted probability of an up move ``p_up > probability_threshold``, short when
+``p_up < 1 - probability_threshold`` (if ``allow_short``), else flat. Strength is the margin
+``|2·p_up - 1|``.
+
+Macro series (``macro_series``, FRED ids loaded through :func:`mltrainer.data.load_series`) are
+aligned so a value is used only after it could have been known. FRED dates a value by the START of
+its period (the June 2010 CPI is dated 2010-06-01 but published mid-July), so a value becomes usable
+at ``date + one period + macro_lag_days`` for monthly or longer periods, and on the next day for
+daily/weekly series (a close-of-day value is known after that day). Each series gives two features:
+its level and its change over one period.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from mltrainer.errors import InvalidParameterError
+from mltrainer.models.base import ParamSpec, SignalModel
+
+__all__ = ["GradientBoosting"]
+
+log = logging.getLogger(__name__)
+
+_RETURN_LAGS = (1, 5, 10, 20)
+_PERIODS_PER_YEAR = 252
+
+
+def _parse_series_ids(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise InvalidParameterError(
+            f"gradient_boosting macro_series must be a list of FRED series ids (or 'ID1,ID2'); got {value!r}."
+        )
+    ids = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidParameterError(f"gradient_boosting macro_series ids must be text; got {item!r}.")
+        if item.strip():
+            ids.append(item.strip())
+    return tuple(dict.fromkeys(ids))
+
+
+def _period_offset(index: pd.DatetimeIndex) -> pd.DateOffset | None:
+    """One observation period of a macro series (None for daily/weekly data)."""
+    if len(index) < 3:
+        return pd.DateOffset(months=1)
+    spacing_days = float(np.median(np.diff(index.to_numpy()).astype("timedelta64[D]").astype(float)))
+    if spacing_days <= 8:
+        return None
+    if spacing_days <= 40:
+        return pd.DateOffset(months=1)
+    if spacing_days <= 100:
+        return pd.DateOffset(months=3)
+    return pd.DateOffset(years=1)
+
+
+def align_macro(series: pd.Series, dates: pd.DatetimeIndex, lag_days: int) -> pd.DataFrame:
+    """Level and one-period change of a macro series as known at each of ``dates`` (see module doc)."""
+    series = series.dropna().sort_index()
+    series = series[~series.index.duplicated(keep="last")]
+    change = series.diff()
+    offset = _period_offset(series.index)
+    if offset is None:
+        known_from = series.index + pd.Timedelta(days=1)
+    else:
+        known_from = series.index + offset + pd.Timedelta(days=int(lag_days))
+    frame = pd.DataFrame({"level": series.to_numpy(), "change": change.to_numpy()},
+                         index=pd.DatetimeIndex(known_from, name="known_from"))
+    frame = frame[~frame.index.duplicated(keep="last")]
+    # Last value whose known_from date is on or before the bar date.
+    aligned = frame.reindex(frame.index.union(dates)).ffill().reindex(dates)
+    return aligned
+
+
+class GradientBoosting(SignalModel):
+    model_type = "gradient_boosting"
+    label = "Gradient boosting (LightGBM)"
+    description = (
+        "A LightGBM classifier of the sign of the forward return over `horizon` bars, on technical "
+        "features (returns, RSI, z-score, %b, volatility, volume) and optional FRED macro series; "
+        "trades when the predicted probability clears a threshold."
+    )
+    param_specs = (
+        ParamSpec("horizon", 5, "int", "Bars ahead whose return sign is predicted (the label horizon).",
+                  min=1, max=250),
+        ParamSpec("probability_threshold", 0.55, "float", "Go long when P(up) is above this, short when below "
+                  "1 minus it.", min=0.5, max=1.0, exclusive_min=True, exclusive_max=True),
+        ParamSpec("allow_short", True, "bool", "Also take short positions when P(up) is low."),
+        ParamSpec("lookback_period", 20, "int", "Window of the z-score, %b, volatility and volume-ratio features.",
+                  min=2, max=500),
+        ParamSpec("momentum_period", 60, "int", "Bars in the momentum feature.", min=2, max=1000),
+        ParamSpec("trend_period", 50, "int", "Moving average for the distance-from-trend feature.", min=2, max=1000),
+        ParamSpec("n_estimators", 100, "int", "Boosting rounds (trees).", min=1, max=2000),
+        ParamSpec("learning_rate", 0.05, "float", "Shrinkage per tree.", min=0.0, max=1.0, exclusive_min=True),
+        ParamSpec("num_leaves", 15, "int", "Leaves per tree (model complexity).", min=2, max=256),
+        ParamSpec("min_child_samples", 50, "int", "Minimum training bars per leaf (guards against overfitting).",
+                  min=1, max=10000),
+        ParamSpec("macro_series", (), "str", "Comma-separated FRED series ids used as extra features, e.g. "
+                  "CPILFESL,BAA; empty for none. Values are used only after their publication.",),
+        ParamSpec("macro_lag_days", 30, "int", "Days after a monthly/quarterly period ends before its value is "
+                  "treated as known.", min=0, max=365),
+        ParamSpec("random_state", 0, "int", "Seed of LightGBM's randomness (training is deterministic).",
+                  min=0, max=2**31 - 1),
+    )
+    analysis_columns = ("probability_up", "rsi", "zscore", "realized_vol")
+
+    def __init__(self, horizon=5, probability_threshold=0.55, allow_short=True, lookback_period=20,
+                 momentum_period=60, trend_period=50, n_estimators=100, learning_rate=0.05, num_leaves=15,
+                 min_child_samples=50, macro_series=(), macro_lag_days=30, random_state=0):
+        self.horizon = horizon
+        self.probability_threshold = probability_threshold
+        self.allow_short = allow_short
+        self.lookback_period = lookback_period
+        self.momentum_period = momentum_period
+        self.trend_period = trend_period
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.macro_series = macro_series
+        self.macro_lag_days = macro_lag_days
+        self.random_state = random_state
+
+    def _validate_params(self, params):
+        _parse_series_ids(self.macro_series)
+
+    @property
+    def warmup_bars(self) -> int:
+        return int(max(max(_RETURN_LAGS), self.lookback_period + 1, self.momentum_period, self.trend_period, 15))
+
+    @property
+    def holding_horizon(self) -> int:
+        return int(self.horizon)
+
+    @property
+    def min_fit_bars(self) -> int:
+        return self.warmup_bars + int(self.horizon) + self.min_training_rows
+
+    def _features(self, bars: pd.DataFrame) -> pd.DataFrame:
+        from mltrainer import features as ft
+
+        close = bars["close"]
+        window = int(self.lookback_period)
+        cols: dict[str, pd.Series] = {f"return_{k}": ft.returns(close, periods=k) for k in _RETURN_LAGS}
+        cols["rsi"] = ft.rsi(close, period=14)
+        cols["zscore"] = ft.rolling_zscore(close, window)
+        cols["percent_b"] = ft.bollinger_percent_b(close, window=window)
+        cols["realized_vol"] = ft.realized_volatility(close, window=window, periods_per_year=_PERIODS_PER_YEAR)
+        cols["volume_ratio"] = ft.volume_ratio(bars["volume"], window=window)
+        cols["momentum"] = ft.momentum(close, int(self.momentum_period))
+        cols["atr_fraction"] = ft.atr(bars["high"], bars["low"], close, period=14) / close
+        cols["trend_distance"] = close / ft.sma(close, int(self.trend_period)) - 1.0
+        frame = pd.DataFrame(cols, index=bars.index)
+        for series_id in _parse_series_ids(self.macro_series):
+            from mltrainer.data import load_series
+
+            aligned = align_macro(load_series(series_id), bars.index, int(self.macro_lag_days))
+            frame[f"macro_{series_id}"] = aligned["level"].to_numpy(dtype="float64")
+            frame[f"macro_{series_id}_change"] = aligned["change"].to_numpy(dtype="float64")
+        return frame.astype("float64").replace([np.inf, -np.inf], np.nan)
+
+    def _fit(self, bars: pd.DataFrame) -> None:
+        from lightgbm import LGBMClassifier
+
+        horizon = int(self.horizon)
+        X = self._features(bars)
+        close = bars["close"].to_numpy()
+        forward = np.full(len(close), np.nan)
+        forward[:-horizon] = close[horizon:] / close[:-horizon] - 1.0
+        keep = np.arange(len(X)) >= self.warmup_bars
+        keep &= np.isfinite(forward)
+        X_train = X.loc[keep]
+        y_train = (forward[keep] > 0).astype(np.int64)
+        if len(np.unique(y_train)) < 2:
+            raise InvalidParameterError(
+                "gradient_boosting needs both up and down moves in the training labels; use a longer date range."
+            )
+        self.classifier_ = LGBMClassifier(
+            n_estimators=int(self.n_estimators), learning_rate=float(self.learning_rate),
+            num_leaves=int(self.num_leaves), min_child_samples=int(self.min_child_samples),
+            subsample=1.0, colsample_bytree=1.0, n_jobs=1, random_state=int(self.random_state),
+            deterministic=True, force_row_wise=True, verbose=-1,
+        )
+        self.classifier_.fit(X_train, y_train)
+        self.feature_names_ = tuple(X.columns)
+        self.n_training_rows_ = int(len(X_train))
+        self.training_up_fraction_ = float(y_train.mean())
+
+    def _matrix(self, bars: pd.DataFrame) -> pd.DataFrame:
+        X = self._features(bars)
+        return X.loc[:, list(self.feature_names_)]
+
+    def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
+        X = self._matrix(bars)
+        p_up = self.classifier_.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
+        p_up = np.asarray(p_up, dtype="float64")
+        threshold = float(self.probability_threshold)
+        signal = (p_up > threshold).astype(np.int64)
+        if self.allow_short:
+            signal -= (p_up < 1.0 - threshold).astype(np.int64)
+        out = pd.DataFrame({"signal": signal, "strength": np.abs(2.0 * p_up - 1.0)}, index=bars.index)
+        warm = min(self.warmup_bars, len(out))
+        p_up[:warm] = np.nan
+        out["probability_up"] = p_up
+        for col in ("rsi", "zscore", "realized_vol"):
+            out[col] = X[col].to_numpy(dtype="float64")
+        return out
+
+    def feature_contributions(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """Per-bar SHAP-style contributions (LightGBM ``pred_contrib``, log-odds units) of every feature,
+        plus ``bias``; rows sum to the log-odds of P(up). Warm-up rows are NaN."""
+        self._check_fitted()
+        clean = self._check_bars(bars)
+        X = self._matrix(clean)
+        if len(X) == 0:
+            return pd.DataFrame(columns=[*self.feature_names_, "bias"], index=bars.index, dtype="float64")
+        contrib = np.asarray(self.classifier_.predict_proba(X, pred_contrib=True), dtype="float64")
+        out = pd.DataFrame(contrib, index=bars.index, columns=[*self.feature_names_, "bias"])
+        out.iloc[: min(self.warmup_bars, len(out))] = np.nan
+        return out
