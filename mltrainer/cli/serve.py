@@ -1,0 +1,43 @@
+"""``python -m mltrainer serve [--host 127.0.0.1] [--port 8000]`` — run the REST API with uvicorn.
+
+With no ``MLTRAINER_API_TOKENS`` set, a bearer token is generated for this run and printed once to
+stderr. Binding to anything but loopback exposes the API to the network: use real tokens and TLS
+(a reverse proxy) before doing that.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: use a number from 1 to 65535") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value}: use a number from 1 to 65535")
+    return value
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mltrainer.api import create_app
+
+    app = create_app()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the REST API (FastAPI + uvicorn)",
+                              description="Run the REST API; OpenAPI docs at /docs. Every /api route needs "
+                                          "'Authorization: Bearer <token>' (MLTRAINER_API_TOKENS).")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn log level (default info)")
+    p.set_defaults(handler=_serve)
