@@ -56,28 +56,21 @@ def _last_row(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
     return {c: _scalar(last[c]) for c in columns if c in frame.columns}
 
 
-def _top_contributions(model: Any, bars: pd.DataFrame) -> list[dict[str, Any]]:
+def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Top features by |contribution| (log-odds units) to the latest prediction, with the feature's value
+    where the predict frame carries it."""
     contributions = model.feature_contributions(bars)
-    if isinstance(contributions, pd.DataFrame):
-        latest = contributions.iloc[-1]
-    else:  # a Series for the latest bar only
-        latest = pd.Series(contributions)
+    latest = contributions.iloc[-1] if isinstance(contributions, pd.DataFrame) else pd.Series(contributions)
     latest = pd.to_numeric(latest, errors="coerce").dropna()
-    latest = latest.drop(labels=[c for c in latest.index if str(c).lower() in {"bias", "expected_value", "base"}],
-                         errors="ignore")
-    order = latest.abs().sort_values(ascending=False).index[:TOP_CONTRIBUTIONS]
-    feature_values = getattr(model, "feature_values", None)
-    values: dict[str, Any] = {}
-    if callable(feature_values):
-        try:
-            frame = feature_values(bars)
-            values = {c: _scalar(frame[c].iloc[-1]) for c in order if c in frame.columns}
-        except Exception:  # the values are a nicety; the contributions are the explanation
-            log.debug("feature_values unavailable for %s", type(model).__name__, exc_info=True)
-    return [
-        {"feature": str(name), "contribution": float(latest[name]), **({"value": values[name]} if name in values else {})}
-        for name in order
-    ]
+    latest = latest.drop(labels=[c for c in latest.index if str(c).lower() in {"bias", "expected_value"}])
+    order = latest.abs().sort_values(ascending=False, kind="stable").index[:TOP_CONTRIBUTIONS]
+    rows = []
+    for name in order:
+        row: dict[str, Any] = {"feature": str(name), "contribution": float(latest[name])}
+        if name in frame.columns:
+            row["value"] = _scalar(frame[name].iloc[-1])
+        rows.append(row)
+    return rows
 
 
 def explain_latest(model: Any, model_type: str, bars: pd.DataFrame, frame: pd.DataFrame) -> dict[str, Any]:
@@ -95,7 +88,8 @@ def explain_latest(model: Any, model_type: str, bars: pd.DataFrame, frame: pd.Da
         else:
             analysis[key] = None
     if model_type == "gradient_boosting" and callable(getattr(model, "feature_contributions", None)):
-        analysis["top_contributions"] = _top_contributions(model, bars)
+        analysis["top_contributions"] = _top_contributions(model, bars, frame)
+        analysis["contribution_units"] = "log-odds of P(up)"
     horizon = frame.attrs.get("holding_horizon", getattr(model, "holding_horizon", None))
     if horizon is not None:
         analysis.setdefault("holding_horizon_bars", int(horizon))
