@@ -1,0 +1,682 @@
+"""The rules, applied to one parsed file. Pure ``ast`` analysis: nothing scanned is imported or run.
+
+:class:`FileChecker` walks a module once, keeping the context every rule needs (enclosing scope,
+whether we are under ``try/except ImportError``, ``if TYPE_CHECKING``, inside a function), and emits
+:class:`Finding` objects. The scanner turns findings into violations with fingerprints.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import functools
+import importlib.metadata
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from mltrainer.compliance._resolver import (
+    ModuleSummary,
+    Resolver,
+    _target_names,
+    resolve_relative,
+    summarise,
+)
+from mltrainer.compliance.rules import RULES
+
+__all__ = ["Finding", "FileChecker", "is_test_path"]
+
+_IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_ATTRIBUTE_ERRORS = frozenset({"AttributeError", "Exception", "BaseException", "ImportError"})
+# Import names that differ from the distribution that provides them (for optional extras).
+_DIST_IMPORT_NAMES = {
+    "beautifulsoup4": "bs4", "odfpy": "odf", "pytables": "tables", "scikit-learn": "sklearn",
+    "pyyaml": "yaml", "pillow": "pil", "python-calamine": "python_calamine", "pyqt5": "pyqt5",
+    "python-dateutil": "dateutil", "adbc-driver-postgresql": "adbc_driver_postgresql",
+    "adbc-driver-sqlite": "adbc_driver_sqlite", "adbc-driver-manager": "adbc_driver_manager",
+}
+_HTTP_MODULES = ("requests", "httpx", "urllib", "urllib3", "aiohttp", "http.client")
+_HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request",
+                           "stream", "urlopen", "Request", "fetch", "ws_connect"})
+_DESERIALIZERS = {
+    "pickle.load", "pickle.loads", "pickle.Unpickler", "_pickle.load", "_pickle.loads", "joblib.load",
+    "dill.load", "dill.loads", "cloudpickle.load", "cloudpickle.loads", "torch.load",
+    "pandas.read_pickle", "shelve.open", "marshal.load", "marshal.loads", "yaml.unsafe_load",
+    "yaml.full_load", "yaml.load_all", "jsonpickle.decode", "sklearn.externals.joblib.load",
+}
+_SAFE_YAML_LOADERS = frozenset({"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"})
+_SECRET_NAME = re.compile(r"(api_?key|apikey|secret|token|passw(or)?d|passwd|pwd|credential|private_?key|"
+                          r"access_?key|auth_?key|signing_?key|(^|_)key$)", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"(your|xxx|changeme|change_me|example|placeholder|dummy|redacted|replace|"
+                          r"insert|<|>|\{|\}|\*\*\*|\.\.\.|todo|fixme|secret_here|not_a_real)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    line: int
+    col: int
+    end_line: int
+    message: str
+    scope: str
+    key_text: str
+
+
+def is_test_path(relpath: str) -> bool:
+    """Test folders and files: tests/, test/, test_*.py, *_test.py, conftest.py."""
+    parts = relpath.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (
+        any(p in ("tests", "test", "testing") for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+    )
+
+
+def _dotted(node: ast.AST) -> list[str] | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return parts[::-1]
+    return None
+
+
+def _handler_names(handler: ast.ExceptHandler) -> set[str]:
+    if handler.type is None:
+        return {"BaseException"}
+    types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return {n for t in types if (n := (t.attr if isinstance(t, ast.Attribute) else getattr(t, "id", None)))}
+
+
+def _entropy_bits(text: str) -> float:
+    counts = Counter(text)
+    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@functools.lru_cache(maxsize=None)
+def _packages_distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+@functools.lru_cache(maxsize=256)
+def _optional_extras(top_package: str) -> frozenset[str]:
+    """Import names of the optional extras declared by the distribution that ships ``top_package``."""
+    names: set[str] = set()
+    for dist in _packages_distributions().get(top_package, []):
+        try:
+            requires = importlib.metadata.requires(dist) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            if "extra ==" not in req:
+                continue
+            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+            if match:
+                dist_name = match.group(1).lower()
+                names.add(_norm(_DIST_IMPORT_NAMES.get(dist_name, dist_name)))
+    return frozenset(names)
+
+
+class FileChecker(ast.NodeVisitor):
+    """Apply every enabled rule to one module."""
+
+    def __init__(self, tree: ast.Module, source_lines: list[str], module_name: str, is_package: bool,
+                 resolver: Resolver, relpath: str, rules: frozenset[str]):
+        self.tree = tree
+        self.lines = source_lines
+        self.module_name = module_name
+        self.is_package = is_package
+        self.resolver = resolver
+        self.relpath = relpath
+        self.rules = rules
+        self.is_test = is_test_path(relpath)
+        self.top_package = relpath.split("/")[0].removesuffix(".py") if "/" in relpath else ""
+        self.findings: list[Finding] = []
+        self.scope: list[str] = []
+        self.import_guard = 0
+        self.attribute_guard = 0
+        self.type_checking = 0
+        self.function_depth = 0
+        self.version_gate = 0
+        if resolver.module(module_name) is None:
+            # Source given as text (not importable from the tree): resolve local bases from it.
+            summary = ModuleSummary(module_name, "source", None, is_package, [], True)
+            summarise(tree, module_name, is_package, summary)
+            resolver._modules[module_name] = summary
+        self._collect_bindings()
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _emit(self, rule: str, node: ast.AST, message: str, severity: str | None = None,
+              key: ast.AST | str | None = None) -> None:
+        if rule not in self.rules:
+            return
+        key_node = node if key is None else key
+        key_text = key_node if isinstance(key_node, str) else _unparse(key_node)
+        self.findings.append(Finding(
+            rule=rule,
+            severity=severity or RULES[rule].default_severity,
+            line=getattr(node, "lineno", 1),
+            col=getattr(node, "col_offset", 0) + 1,
+            end_line=getattr(node, "end_lineno", None) or getattr(node, "lineno", 1),
+            message=message,
+            scope=".".join(self.scope) or "<module>",
+            key_text=" ".join(key_text.split()),
+        ))
+
+    def _collect_bindings(self) -> None:
+        """Which names are module aliases, which are rebound, which module attributes are set later."""
+        self.module_aliases: dict[str, str] = {}
+        self.qualified: dict[str, str] = {}  # name -> dotted origin (modules and imported objects)
+        self.imported_modules: set[str] = set()
+        self.rebound: set[str] = set()
+        self.attrs_set: set[tuple[str, str]] = set()
+        conflicting: set[str] = set()
+
+        def bind(name: str, target: str, is_module: bool) -> None:
+            if name in self.qualified and self.qualified[name] != target:
+                conflicting.add(name)
+            self.qualified[name] = target
+            if is_module:
+                self.module_aliases[name] = target
+
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    for i in range(1, len(parts) + 1):
+                        self.imported_modules.add(".".join(parts[:i]))
+                    if alias.asname:
+                        bind(alias.asname, alias.name, True)
+                    else:
+                        bind(parts[0], parts[0], True)
+            elif isinstance(node, ast.ImportFrom):
+                source = resolve_relative(self.module_name, self.is_package, node.level, node.module)
+                if not source:
+                    continue
+                for alias in node.names:
+                    if alias.name == "*":
+                        continue
+                    full = f"{source}.{alias.name}"
+                    info = self.resolver.module(source)
+                    is_module = bool(info and alias.name not in info.names and self.resolver.exists(full))
+                    if is_module:
+                        self.imported_modules.add(full)
+                    bind(alias.asname or alias.name, full, is_module)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                self.rebound.add(node.id)
+            elif isinstance(node, ast.arg):
+                self.rebound.add(node.arg)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.rebound.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                if isinstance(node.value, ast.Name):
+                    self.attrs_set.add((node.value.id, node.attr))
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {
+                "hasattr", "getattr", "setattr", "delattr",
+            }:
+                if len(node.args) >= 2 and isinstance(node.args[0], ast.Name):
+                    name_arg = node.args[1]
+                    if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
+                        self.attrs_set.add((node.args[0].id, name_arg.value))
+            elif isinstance(node, ast.comprehension):
+                self.rebound.update(_target_names(node.target))
+        for name in conflicting | self.rebound:
+            self.module_aliases.pop(name, None)
+        for name in conflicting:
+            self.qualified.pop(name, None)
+
+    def qualname(self, node: ast.AST) -> str | None:
+        """Dotted origin of an expression like ``np.random.normal`` -> ``numpy.random.normal``."""
+        parts = _dotted(node)
+        if not parts or parts[0] in self.rebound and parts[0] not in self.module_aliases:
+            return None
+        head = self.qualified.get(parts[0])
+        if head is None:
+            return None
+        return ".".join([head, *parts[1:]])
+
+    def run(self) -> list[Finding]:
+        self.visit(self.tree)
+        if "missing-method" in self.rules:
+            self._check_methods()
+        return self.findings
+
+    # -- context --------------------------------------------------------------------------------------
+    def _scoped(self, node, name: str, function: bool) -> None:
+        self.scope.append(name)
+        self.function_depth += function
+        self.generic_visit(node)
+        self.function_depth -= function
+        self.scope.pop()
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._check_builder_name(node)
+        self._scoped(node, node.name, True)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._scoped(node, node.name, False)
+
+    def visit_Try(self, node: ast.Try) -> None:
+        caught = set().union(*(_handler_names(h) for h in node.handlers)) if node.handlers else set()
+        import_guard = bool(caught & _IMPORT_ERRORS)
+        attr_guard = bool(caught & _ATTRIBUTE_ERRORS)
+        self.import_guard += import_guard
+        self.attribute_guard += attr_guard
+        for stmt in node.body:
+            self.visit(stmt)
+        self.import_guard -= import_guard
+        self.attribute_guard -= attr_guard
+        for part in (node.handlers, node.orelse, node.finalbody):
+            for stmt in part:
+                self.visit(stmt)
+
+    visit_TryStar = visit_Try
+
+    def visit_If(self, node: ast.If) -> None:
+        type_checking = _is_type_checking(node.test)
+        gated = not type_checking and _is_version_gate(node.test)
+        self.visit(node.test)
+        self.type_checking += type_checking
+        self.version_gate += gated
+        for stmt in node.body:
+            self.visit(stmt)
+        self.type_checking -= type_checking
+        for stmt in node.orelse:
+            self.visit(stmt)
+        self.version_gate -= gated
+
+    # -- imports: missing-module, missing-name, synthetic-data, unapproved-source ------------------------
+    def _import_severity(self, missing_top: str | None) -> str:
+        if self.import_guard or self.type_checking or self.version_gate:
+            return "low"
+        if missing_top and self.top_package and _norm(missing_top) in _optional_extras(self.top_package):
+            return "low"
+        return "critical"
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_source_module(node, alias.name)
+            parts = alias.name.split(".")
+            for i in range(1, len(parts) + 1):
+                name = ".".join(parts[:i])
+                if not self.resolver.exists(name):
+                    severity = self._import_severity(parts[0] if i == 1 else None)
+                    self._emit("missing-module", node, _missing_module_message(name, self.import_guard),
+                               severity, key=f"import {alias.name}")
+                    break
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        source = resolve_relative(self.module_name, self.is_package, node.level, node.module)
+        shown = "." * node.level + (node.module or "")
+        if source is None:
+            if not self.module_name.startswith("<"):
+                self._emit("missing-module", node,
+                           f"Relative import `from {shown} import ...` goes above the top-level package. "
+                           "Use an absolute import or fix the number of dots.",
+                           self._import_severity(None), key=f"from {shown}")
+            return
+        self._check_source_module(node, source)
+        if not self.resolver.exists(source):
+            top = source.split(".")[0]
+            self._emit("missing-module", node, _missing_module_message(source, self.import_guard),
+                       self._import_severity(top if node.level == 0 else None), key=f"from {shown}")
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            if self.resolver.has_name(source, alias.name) is False:
+                self._emit("missing-name", node, self._missing_name_message(source, alias.name),
+                           self._import_severity(None), key=f"from {shown} import {alias.name}")
+
+    def _missing_name_message(self, module: str, name: str) -> str:
+        info = self.resolver.module(module)
+        candidates = sorted(n for n in (info.names if info else ()) if not n.startswith("_"))
+        close = difflib.get_close_matches(name, candidates, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return (f"`{module}` has no name `{name}` (not defined, re-exported or a submodule there), so "
+                f"this import fails at runtime.{hint} Import a name that exists or implement `{name}`.")
+
+    def _check_source_module(self, node: ast.AST, module: str) -> None:
+        top = module.split(".")[0]
+        if top in RULES["unapproved-source"].options["forbidden_modules"]:
+            self._emit("unapproved-source", node,
+                       f"`{top}` is not an approved market/macro data source. Load bars with "
+                       "mltrainer.data.load_bars (offline or Polygon) and macro series with "
+                       "mltrainer.data.load_series (FRED).", key=f"import {top}")
+        if top in ("faker", "mimesis"):
+            self._emit("synthetic-data", node,
+                       f"`{top}` fabricates data. Models must train on real bars from "
+                       "mltrainer.data.load_bars; tests use the offline data or hand-checked values.",
+                       self._synthetic_severity(), key=f"import {top}")
+
+    # -- calls and attributes ---------------------------------------------------------------------------
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.ctx, ast.Load) and not self.attribute_guard and not self.type_checking:
+            self._check_module_attribute(node)
+        self.generic_visit(node)
+
+    def _check_module_attribute(self, node: ast.Attribute) -> None:
+        parts = _dotted(node)
+        if not parts or parts[0] not in self.module_aliases:
+            return
+        module = self.module_aliases[parts[0]]
+        for part in parts[1:-1]:
+            candidate = f"{module}.{part}"
+            if candidate not in self.imported_modules:
+                info = self.resolver.module(module)
+                bound = info.imports.get(part) if info else None
+                if not bound or (bound[1] is None and bound[0] != candidate) or (
+                    bound[1] is not None and f"{bound[0]}.{bound[1]}" != candidate
+                ) or not self.resolver.exists(candidate):
+                    return
+            module = candidate
+        attr = parts[-1]
+        if (parts[0], attr) in self.attrs_set and len(parts) == 2:
+            return
+        if self.resolver.has_name(module, attr) is False:
+            self.emit_missing_attribute(node, module, attr)
+
+    def emit_missing_attribute(self, node: ast.Attribute, module: str, attr: str) -> None:
+        info = self.resolver.module(module)
+        close = difflib.get_close_matches(attr, sorted(n for n in (info.names if info else ()) if not n.startswith("_")), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        self._emit("missing-attribute", node,
+                   f"Module `{module}` has no attribute `{attr}`; this raises AttributeError when run.{hint} "
+                   "Use a function that exists or implement it.", "critical")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = self.qualname(node.func)
+        if name is not None:
+            self._check_synthetic_call(node, name)
+            self._check_deserialization(node, name)
+        elif isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec"):
+            if node.func.id not in self.rebound and node.args and not isinstance(node.args[0], ast.Constant):
+                self._emit_deserialization(node, f"{node.func.id}() on non-literal input")
+        self._check_http(node, name)
+        self._check_secret_keywords(node)
+        self.generic_visit(node)
+
+    def _synthetic_severity(self) -> str:
+        return RULES["synthetic-data"].options["test_severity"] if self.is_test else "critical"
+
+    def _check_synthetic_call(self, node: ast.Call, name: str) -> None:
+        what = None
+        if name.startswith("numpy.random.") or name == "numpy.random":
+            what = f"`{name}` draws random numbers"
+        elif name.startswith("random.") and self.resolver.module("random") is not None:
+            what = f"`{name}` draws random numbers"
+        elif name.startswith(("faker.", "mimesis.")):
+            what = f"`{name}` fabricates data"
+        elif name.startswith("sklearn.datasets.make_") or name.startswith("sklearn.datasets._samples_generator."):
+            what = f"`{name}` generates a synthetic data set"
+        elif name.split(".")[-1] in ("default_rng", "RandomState") and name.startswith("numpy"):
+            what = f"`{name}` creates a random generator"
+        if what:
+            self._emit("synthetic-data", node,
+                       f"{what}: model inputs and tests must use real market data. Load bars with "
+                       "mltrainer.data.load_bars (offline data in tests) or use hand-checked values.",
+                       self._synthetic_severity())
+
+    def _check_builder_name(self, node: ast.FunctionDef) -> None:
+        options = RULES["synthetic-data"].options
+        lower = node.name.lower()
+        if lower.startswith(options["builder_prefixes"]) or lower in options["builder_names"]:
+            self._emit("synthetic-data", node,
+                       f"`{node.name}` builds fake/synthetic data. Remove it and load real bars with "
+                       "mltrainer.data.load_bars.", self._synthetic_severity(), key=f"def {node.name}")
+
+    def _emit_deserialization(self, node: ast.Call, what: str) -> None:
+        if self.relpath in RULES["unsafe-deserialization"].options["allowed_paths"]:
+            return
+        self._emit("unsafe-deserialization", node,
+                   f"{what} can execute arbitrary code from the data. Store models through the signed "
+                   "registry (mltrainer.registry) and exchange data as JSON/Parquet; parse literals with "
+                   "ast.literal_eval.")
+
+    def _check_deserialization(self, node: ast.Call, name: str) -> None:
+        kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        if name == "yaml.load":
+            loader = kwargs.get("Loader") or (node.args[1] if len(node.args) > 1 else None)
+            if loader is None or _last_attr(loader) not in _SAFE_YAML_LOADERS:
+                self._emit_deserialization(node, "`yaml.load` without Loader=yaml.SafeLoader")
+            return
+        if name == "torch.load":
+            flag = kwargs.get("weights_only")
+            if isinstance(flag, ast.Constant) and flag.value is True:
+                return
+        if name == "numpy.load":
+            flag = kwargs.get("allow_pickle")
+            if isinstance(flag, ast.Constant) and flag.value is True:
+                self._emit_deserialization(node, "`numpy.load(allow_pickle=True)`")
+            return
+        if name in _DESERIALIZERS:
+            self._emit_deserialization(node, f"`{name}`")
+
+    def _check_http(self, node: ast.Call, name: str | None) -> None:
+        if "unapproved-source" not in self.rules:
+            return
+        func_name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        is_http = bool(name and name.startswith(_HTTP_MODULES)) or func_name in _HTTP_METHODS
+        candidates = []
+        if is_http and node.args:
+            candidates.append(node.args[0])
+        candidates += [kw.value for kw in node.keywords if kw.arg in ("url", "base_url")]
+        for value in candidates:
+            url = _literal_url_prefix(value)
+            if not url:
+                continue
+            host = (urlsplit(url).hostname or "").lower()
+            if host and host not in RULES["unapproved-source"].options["approved_hosts"]:
+                self._emit("unapproved-source", node,
+                           f"HTTP request to `{host}`, which is not an approved data source. Use "
+                           "mltrainer.data (Polygon: api.polygon.io, FRED: api.stlouisfed.org) or the "
+                           "offline data.")
+                return
+
+    # -- secrets ----------------------------------------------------------------------------------------
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            self._check_secret(target, node.value, node)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self._check_secret(node.target, node.value, node)
+        self.generic_visit(node)
+
+    def visit_Dict(self, node: ast.Dict) -> None:
+        for key, value in zip(node.keys, node.values):
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                self._check_secret_value(key.value, value, key)
+        self.generic_visit(node)
+
+    def _check_secret_keywords(self, node: ast.Call) -> None:
+        for kw in node.keywords:
+            if kw.arg:
+                self._check_secret_value(kw.arg, kw.value, kw.value)
+
+    def _check_secret(self, target: ast.AST, value: ast.AST, node: ast.AST) -> None:
+        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+        if name:
+            self._check_secret_value(name, value, node)
+
+    def _check_secret_value(self, name: str, value: ast.AST, node: ast.AST) -> None:
+        if "hardcoded-secret" not in self.rules or not _SECRET_NAME.search(name):
+            return
+        if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
+            return
+        if _looks_like_secret(value.value):
+            self._emit("hardcoded-secret", node,
+                       f"`{name}` is assigned a literal that looks like a real credential. Remove it from "
+                       "the code, revoke it, and read it from the environment (e.g. POLYGON_API_KEY via "
+                       "mltrainer.config.get_settings()).", key=f"{name} = <secret>")
+
+    # -- missing-method -----------------------------------------------------------------------------------
+    def _check_methods(self) -> None:
+        local: dict[str, ast.ClassDef] = {}
+        duplicates: set[str] = set()
+        for node in ast.walk(self.tree):
+            if isinstance(node, ast.ClassDef):
+                if node.name in local:
+                    duplicates.add(node.name)
+                local[node.name] = node
+        for name in duplicates:
+            local.pop(name)
+        set_later = {attr for owner, attr in self.attrs_set if owner in local}
+        for qual, node in _classes_with_qualnames(self.tree):
+            if node.name.endswith(RULES["missing-method"].options["mixin_suffixes"]):
+                continue
+            if any(_last_name(b) == "Protocol" for b in node.bases) or node.name in duplicates:
+                continue
+            if any(owner == node.name for owner, _ in self.attrs_set):
+                continue
+            members = self.resolver.members_of_classdef(node, self.module_name, local_classes=local)
+            if not members.complete:
+                continue
+            names = members.names | set_later
+            for method in node.body:
+                if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    continue
+                if any(_last_name(d) in ("staticmethod", "classmethod") for d in method.decorator_list):
+                    continue
+                args = method.args.posonlyargs + method.args.args
+                if not args:
+                    continue
+                receiver = args[0].arg
+                for call in _receiver_calls(method, receiver):
+                    attr = call.func.attr
+                    if attr in names:
+                        continue
+                    self.scope = [*qual, method.name]
+                    self._emit("missing-method", call,
+                               f"`{receiver}.{attr}(...)` calls a method that class `{node.name}` and its "
+                               f"bases do not define. Implement `{attr}` on `{node.name}` or call an "
+                               "existing method.")
+                    self.scope = []
+
+
+def _classes_with_qualnames(tree: ast.Module):
+    def walk(body, prefix):
+        for stmt in body:
+            if isinstance(stmt, ast.ClassDef):
+                yield [*prefix, stmt.name], stmt
+                yield from walk(stmt.body, [*prefix, stmt.name])
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield from walk(stmt.body, [*prefix, stmt.name])
+            elif isinstance(stmt, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+                for part in ("body", "orelse", "finalbody"):
+                    yield from walk(getattr(stmt, part, []), prefix)
+                for handler in getattr(stmt, "handlers", []):
+                    yield from walk(handler.body, prefix)
+
+    yield from walk(tree.body, [])
+
+
+def _receiver_calls(method: ast.FunctionDef, receiver: str):
+    """``receiver.x(...)`` calls in a method, not descending into code that rebinds the receiver."""
+    stack = list(method.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.ClassDef):
+            continue
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            params = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            if any(a.arg == receiver for a in params):
+                continue
+        if isinstance(node, ast.Name) and node.id == receiver and isinstance(node.ctx, ast.Store):
+            return  # receiver reassigned: give up on this method rather than guess
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == receiver
+        ):
+            yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _is_type_checking(test: ast.AST) -> bool:
+    if isinstance(test, ast.BoolOp):
+        return any(_is_type_checking(v) for v in test.values)
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _is_version_gate(test: ast.AST) -> bool:
+    """``if sys.version_info >= ...`` / ``sys.platform`` / compat flags: imports differ by environment."""
+    for node in ast.walk(test):
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+        if name and (name in ("version_info", "platform", "PY_VERSION", "hexversion", "name")
+                     or re.match(r"^(PY\d|PYPY|IS_|HAS_|_HAS|np_version|sp_version|pa_version)", name)
+                     or re.search(r"(_version|VERSION|_lt|_ge|_gt|_le|IS64|WASM|is_platform)", name)):
+            return True
+    return False
+
+
+def _last_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _last_attr(node: ast.AST) -> str | None:
+    return _last_name(node)
+
+
+def _literal_url_prefix(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+        text = str(node.values[0].value)
+    else:
+        return None
+    return text if text.lower().startswith(("http://", "https://", "ws://", "wss://")) else None
+
+
+def _looks_like_secret(value: str) -> bool:
+    options = RULES["hardcoded-secret"].options
+    text = value.strip()
+    if text.startswith(options["known_prefixes"]) and len(text) >= 16 and " " not in text:
+        return not _PLACEHOLDER.search(text)
+    if len(text) < options["min_length"] or any(c.isspace() for c in text):
+        return False
+    if _PLACEHOLDER.search(text) or len(set(text)) <= 3:
+        return False
+    if text.lower().startswith(("http://", "https://", "/", "./", "~")) or text.isidentifier():
+        return False
+    has_digit = any(c.isdigit() for c in text)
+    has_alpha = any(c.isalpha() for c in text)
+    return has_digit and has_alpha and _entropy_bits(text) >= options["min_entropy_bits_per_char"]
+
+
+def _missing_module_message(name: str, guarded: int) -> str:
+    guard = " (guarded by except ImportError, so it only disables a feature)" if guarded else ""
+    return (f"Module `{name}` cannot be found: it is neither installed nor in the scanned tree{guard}. "
+            "Install the package that provides it, fix the module name, or remove the import.")
+
+
+def _unparse(node: ast.AST) -> str:
+    try:
+        return ast.unparse(node)
+    except Exception:
+        return type(node).__name__
