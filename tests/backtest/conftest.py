@@ -78,3 +78,19 @@ class SmaCrossModel(BaseEstimator):
 @pytest.fixture
 def sma_model() -> SmaCrossModel:
     return SmaCrossModel()
+
+
+class TrainEndRecordingModel(SmaCrossModel):
+    """Adds the last training date to every prediction row, to see which fit produced it."""
+
+    model_type = "train_end_recording_test"
+
+    def predict(self, bars):
+        out = super().predict(bars)
+        out["train_end"] = self.train_end_
+        return out
+
+
+@pytest.fixture
+def train_end_recording_model() -> TrainEndRecordingModel:
+    return TrainEndRecordingModel(fast=5, slow=30)
