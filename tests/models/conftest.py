@@ -12,6 +12,11 @@ TRAIN_BARS = 2000
 
 
 @pytest.fixture(scope="session")
+def train_bars():
+    return TRAIN_BARS
+
+
+@pytest.fixture(scope="session")
 def aapl():
     return load_bars("AAPL", source="offline")
 
