@@ -1,0 +1,104 @@
+"""``python -m mltrainer train --model TYPE --symbol SYM [--param key=value ...] [--start] [--end]
+[--cost-bps N] [--splits N] [--json]`` — train, validate out of sample, sign and register one model.
+
+The handler is split in two so other ways of running a training (e.g. a background ``--async`` flag)
+can reuse the parsing: :func:`train_request_from_args` turns the arguments into the keyword arguments
+of ``services.train_model``; :func:`run_training` runs them in this process and prints the result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from mltrainer.cli import emit
+from mltrainer.errors import InvalidParameterError
+
+__all__ = ["register", "add_train_arguments", "parse_params", "train_request_from_args", "run_training"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_params(model_type: str, pairs: list[str] | None) -> dict[str, Any]:
+    """``["lookback_period=30", ...]`` -> typed, range-checked params (``InvalidParameterError`` if bad)."""
+    from mltrainer.models import parse_param_value
+
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidParameterError(f"--param {pair!r} must look like key=value, e.g. --param lookback_period=30.")
+        if key in params:
+            raise InvalidParameterError(f"--param {key} is given twice; give each parameter once.")
+        params[key] = parse_param_value(model_type, key, text)
+    return params
+
+
+def train_request_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of ``services.train_model`` for these CLI arguments (validated)."""
+    from mltrainer._util import parse_date
+    from mltrainer.models import get_model_class
+
+    get_model_class(args.model)  # unknown type: clear error before parsing its params
+    return {
+        "model_type": args.model,
+        "symbol": args.symbol,
+        "params": parse_params(args.model, args.param),
+        "start": parse_date(args.start, "--start"),
+        "end": parse_date(args.end, "--end"),
+        "cost_bps": args.cost_bps,
+        "n_splits": args.splits,
+        "actor": "cli",
+    }
+
+
+def run_training(request: dict[str, Any], as_json: bool) -> int:
+    """Train in this process and print the result (JSON with ``as_json``)."""
+    from mltrainer import services
+    from mltrainer.training import training_result_to_dict
+
+    def progress(fraction: float, message: str) -> None:
+        log.info("%3.0f%% %s", 100 * fraction, message)
+
+    result = services.train_model(progress=progress, **request)
+    data = training_result_to_dict(result)
+    if as_json:
+        emit(data, True)
+    else:
+        metrics, bh = data["metrics"], data["buy_and_hold"]
+        sys.stdout.write(
+            f"{data['model_id']}: {data['data']['rows']} bars {data['data']['first']} .. {data['data']['last']}, "
+            f"{len(data['folds'])} folds\n"
+            f"  out-of-sample  sharpe {metrics.get('sharpe')}  total_return {metrics.get('total_return')}  "
+            f"max_drawdown {metrics.get('max_drawdown')}\n"
+            f"  buy-and-hold   sharpe {bh.get('sharpe')}  total_return {bh.get('total_return')}\n"
+        )
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    return run_training(train_request_from_args(args), args.json)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of one training (shared with other commands that start trainings)."""
+    parser.add_argument("--model", required=True, metavar="TYPE",
+                        help="model type (see `python -m mltrainer models types`)")
+    parser.add_argument("--symbol", required=True, help="ticker, e.g. AAPL or ^GSPC")
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="model parameter, repeatable (e.g. --param lookback_period=30)")
+    parser.add_argument("--start", default=None, help="first training date YYYY-MM-DD (default: all data)")
+    parser.add_argument("--end", default=None, help="last training date YYYY-MM-DD (default: latest)")
+    parser.add_argument("--cost-bps", type=float, default=5.0, dest="cost_bps",
+                        help="trading cost per side in basis points (default 5)")
+    parser.add_argument("--splits", type=int, default=5, help="walk-forward folds (default 5)")
+    parser.add_argument("--json", action="store_true", help="pure JSON on stdout")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train, validate out of sample and register a model")
+    add_train_arguments(parser)
+    parser.set_defaults(handler=_train)
