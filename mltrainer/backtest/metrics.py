@@ -280,6 +280,15 @@ def _moments(values: np.ndarray) -> tuple[float, float]:
     return float(stats.skew(values, bias=True)), float(stats.kurtosis(values, fisher=False, bias=True))
 
 
+def _annualised_growth(growth: float, n_periods: int, ppy: float) -> float:
+    """``growth ** (ppy / n_periods) - 1``; NaN where a few bars extrapolate past float range
+    (a 100x week compounded over a year is no meaningful CAGR)."""
+    try:
+        return growth ** (ppy / n_periods) - 1.0
+    except OverflowError:
+        return NAN
+
+
 def _return_metrics(returns: np.ndarray, ppy: float, rf_per_period: float) -> dict[str, float]:
     """Everything that depends on the return series alone (the buy-and-hold subset, plus PSR inputs)."""
     n = len(returns)
@@ -290,7 +299,7 @@ def _return_metrics(returns: np.ndarray, ppy: float, rf_per_period: float) -> di
     equity = np.cumprod(1.0 + returns)
     growth = float(equity[-1])
     out["total_return"] = growth - 1.0
-    out["cagr"] = -1.0 if growth <= 0 else growth ** (ppy / n) - 1.0
+    out["cagr"] = -1.0 if growth <= 0 else _annualised_growth(growth, n, ppy)
     peak = np.maximum.accumulate(np.concatenate(([1.0], equity)))
     out["max_drawdown"] = float(np.min(np.concatenate(([1.0], equity)) / peak - 1.0))
     if out["max_drawdown"] < 0:

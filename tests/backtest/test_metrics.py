@@ -293,3 +293,10 @@ def test_bad_inputs():
         buy_and_hold_metrics(pd.DataFrame({"open": [1.0, 2.0]}))
     with pytest.raises(InvalidParameterError, match="cost_bps"):
         buy_and_hold_metrics(pd.DataFrame({"close": [1.0, 2.0]}), cost_bps=-5)
+
+
+def test_cagr_that_overflows_is_nan_not_an_error():
+    # One bar of +9,900% compounded 252 times a year is beyond float range and meaningless.
+    m = compute_metrics(_series([99.0]))
+    assert m["total_return"] == 99.0
+    assert math.isnan(m["cagr"])
