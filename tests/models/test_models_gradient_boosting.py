@@ -1,0 +1,83 @@
+"""gradient_boosting: labels, threshold rule, determinism, contributions, macro alignment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mltrainer.models import create_model
+from mltrainer.models.gradient_boosting import align_macro
+
+
+@pytest.fixture(scope="module")
+def boosted(fitted_models):
+    return fitted_models[("gradient_boosting", "AAPL")]
+
+
+def test_training_rows_drop_warmup_and_unknown_labels(boosted, train_bars):
+    model, _ = boosted
+    assert model.n_training_rows_ == train_bars - model.warmup_bars - model.horizon
+    assert 0.4 < model.training_up_fraction_ < 0.65
+
+
+def test_signal_follows_the_probability_threshold(boosted):
+    model, pred = boosted
+    live = pred.iloc[model.warmup_bars:]
+    p = live["probability_up"]
+    assert p.between(0, 1).all() and p.nunique() > 100
+    expected = np.where(p > 0.55, 1, np.where(p < 0.45, -1, 0))
+    assert (live["signal"].to_numpy() == expected).all()
+    # Strength is the probability margin while a position is held, 0 when flat.
+    np.testing.assert_allclose(live["strength"], np.where(expected != 0, np.abs(2 * p - 1), 0.0), rtol=1e-12)
+    assert pred["probability_up"].iloc[: model.warmup_bars].isna().all()
+
+
+def test_long_only_never_shorts(aapl, train_bars):
+    model = create_model("gradient_boosting", allow_short=False, n_estimators=30).fit(aapl.iloc[:train_bars])
+    signal = model.predict(aapl)["signal"]
+    assert (signal >= 0).all() and (signal == 1).any()
+
+
+def test_training_is_deterministic(boosted, aapl, train_bars):
+    model, pred = boosted
+    again = create_model("gradient_boosting").fit(aapl.iloc[:train_bars])
+    np.testing.assert_array_equal(again.predict(aapl)["probability_up"], pred["probability_up"])
+
+
+def test_feature_contributions_sum_to_the_log_odds(boosted, aapl):
+    model, pred = boosted
+    contrib = model.feature_contributions(aapl)
+    assert list(contrib.columns) == [*model.feature_names_, "bias"]
+    assert contrib.index.equals(aapl.index)
+    live = slice(model.warmup_bars, None)
+    p = pred["probability_up"].iloc[live]
+    np.testing.assert_allclose(contrib.iloc[live].sum(axis=1), np.log(p / (1 - p)), atol=1e-9)
+    assert contrib.iloc[: model.warmup_bars].isna().all().all()
+
+
+def test_macro_values_are_used_only_after_publication():
+    # Monthly FRED values are dated at the start of their month: April's value (dated 04-01) is usable
+    # from 04-01 + 1 month + 30 days = 05-31, May's from 07-01, June's from 07-31.
+    monthly = pd.Series([1.0, 2.0, 4.0], index=pd.to_datetime(["2010-04-01", "2010-05-01", "2010-06-01"]))
+    dates = pd.DatetimeIndex(pd.to_datetime(["2010-05-28", "2010-06-01", "2010-06-30", "2010-07-01",
+                                             "2010-07-30", "2010-08-02"]))
+    aligned = align_macro(monthly, dates, lag_days=30)
+    assert aligned["level"].tolist()[1:] == [1.0, 1.0, 2.0, 2.0, 4.0]
+    assert np.isnan(aligned["level"].iloc[0])
+    assert aligned["change"].iloc[3] == 1.0 and aligned["change"].iloc[5] == 2.0
+    # A daily value (a close) is usable from the next day on.
+    daily = pd.Series([10.0, 11.0, 12.0, 13.0],
+                      index=pd.to_datetime(["2010-06-01", "2010-06-02", "2010-06-03", "2010-06-04"]))
+    aligned = align_macro(daily, pd.DatetimeIndex(pd.to_datetime(["2010-06-02", "2010-06-04"])), lag_days=30)
+    assert aligned["level"].tolist() == [10.0, 12.0]
+
+
+def test_macro_features_fit_predict_and_stay_causal(aapl, train_bars):
+    from mltrainer.backtest import check_lookahead
+
+    model = create_model("gradient_boosting", macro_series="CPILFESL,BAA", n_estimators=30)
+    model.fit(aapl.iloc[:train_bars])
+    assert model.feature_names_[-4:] == ("macro_CPILFESL", "macro_CPILFESL_change", "macro_BAA", "macro_BAA_change")
+    assert model.macro_series == "CPILFESL,BAA"  # fit never rewrites params
+    assert check_lookahead(model, aapl.iloc[:2600], n_cuts=4) == []
