@@ -54,7 +54,7 @@ class _Fred(Fred):
             try:
                 with urllib.request.urlopen(url, timeout=self._timeout) as response:  # noqa: S310
                     body = response.read()
-                return self._parse(body)
+                return self._parse_xml(body)
             except urllib.error.HTTPError as exc:
                 body = exc.read()
                 if exc.code in _RETRY_STATUS and attempt < self._retries:
@@ -78,7 +78,7 @@ class _Fred(Fred):
             f"FRED did not answer within {self._timeout:g} s. Try again later or raise MLTRAINER_HTTP_TIMEOUT_SECONDS."
         )
 
-    def _parse(self, body: bytes) -> ET.Element:
+    def _parse_xml(self, body: bytes) -> ET.Element:
         try:
             root = ET.fromstring(body)
         except ET.ParseError:
