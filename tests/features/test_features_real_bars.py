@@ -116,3 +116,19 @@ def test_realized_volatility_level_on_real_bars(aapl_bars):
     log_ret = np.log(aapl_bars["close"] / aapl_bars["close"].shift(1)).iloc[-252:]
     assert vol.iloc[-1] == pytest.approx(log_ret.std(ddof=1) * np.sqrt(252), rel=1e-9)
     assert 0.1 < vol.iloc[-1] < 1.0
+
+
+def test_true_range_on_a_known_day(aapl_bars):
+    # ATR(1) is the true range itself. 2010-06-29 raw: high 264.39, low 254.30, previous close 268.30
+    # -> TR = max(264.39 - 254.30 = 10.09, |264.39 - 268.30| = 3.91, |254.30 - 268.30| = 14.00) = 14.00,
+    # scaled by that stretch's split/dividend factor adj_close / close = 32.921415407943 / 256.17.
+    out = ft.atr(aapl_bars["high"], aapl_bars["low"], aapl_bars["close"], period=1)
+    assert out.loc["2010-06-29"] == pytest.approx(14.00 * 32.921415407943 / 256.17, rel=1e-9)
+
+
+def test_realized_volatility_on_known_days(aapl_bars):
+    # Closes 2010-06-28 .. 06-30: 34.480289471644, 32.921415407943, 32.325110737244
+    # log returns -0.0462645, -0.0182790; sample std of two = |a - b| / sqrt(2) = 0.0197888;
+    # times sqrt(252) = 0.3141359
+    out = ft.realized_volatility(aapl_bars["close"], window=2)
+    assert out.loc["2010-06-30"] == pytest.approx(0.3141359081056244, rel=1e-9)
