@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 MAX_TRIALS = 500
 
 #: Metrics copied into each ranked result when the training reported them.
-_RESULT_METRICS = ("sharpe", "annual_return_pct", "total_return_pct", "max_drawdown_pct", "n_trades",
-                   "win_rate_pct", "exposure_pct", "sortino", "calmar")
+_RESULT_METRICS = ("sharpe", "total_return", "cagr", "annual_volatility", "max_drawdown", "sortino", "calmar",
+                   "n_trades", "win_rate", "exposure", "psr")
 
 
 def expand_grid(param_grid: dict[str, list[Any]] | None) -> list[dict[str, Any]]:
@@ -118,27 +118,17 @@ def _oos_returns(model_id: str, settings: Settings) -> pd.Series | None:
     except Exception:
         log.warning("could not read model %s for the deflated Sharpe ratio", model_id, exc_info=True)
         return None
-    oos = getattr(record, "oos_returns", None)
-    if not oos or not oos.get("returns"):
-        return None
-    index = pd.DatetimeIndex(pd.to_datetime(oos.get("dates")), name="date") if oos.get("dates") else None
-    return pd.Series(np.asarray(oos["returns"], dtype="float64"), index=index, name="returns")
+    returns = record.oos_return_series()
+    return returns if len(returns) else None
 
 
 def deflated_sharpe_of(returns: pd.Series, n_trials: int, trials_sharpe_std: float) -> float | None:
-    """DSR of ``returns`` given the number of trials and the spread of their Sharpe ratios, computed by
-    :mod:`mltrainer.backtest.metrics` (one definition of the statistic in the product)."""
-    from mltrainer.backtest import metrics as m
+    """DSR of ``returns`` given the number of trials and the standard deviation of their *annualised*
+    Sharpe ratios, computed by :mod:`mltrainer.backtest.metrics` (one definition in the product)."""
+    from mltrainer.backtest.metrics import compute_metrics
 
-    fn = getattr(m, "deflated_sharpe", None) or getattr(m, "deflated_sharpe_ratio", None)
-    if fn is not None:
-        value = fn(returns, n_trials=n_trials, trials_sharpe_std=trials_sharpe_std)
-    else:
-        value = m.compute_metrics(returns, n_trials=n_trials, trials_sharpe_std=trials_sharpe_std)["dsr"]
-    if isinstance(value, dict):
-        value = value.get("dsr", value.get("deflated_sharpe"))
-    if value is None:
-        return None
+    value = compute_metrics(returns, n_trials=int(n_trials),
+                            trials_sharpe_std=float(trials_sharpe_std) if n_trials > 1 else None)["dsr"]
     value = float(value)
     return value if math.isfinite(value) else None
 
