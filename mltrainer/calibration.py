@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
+from mltrainer._util import to_jsonable
 from mltrainer.errors import InsufficientDataError, InvalidInputError
 
 __all__ = ["Calibration", "CalibrationBin", "fit_calibration", "MIN_PER_BIN", "MAX_BINS"]
@@ -102,7 +103,8 @@ class Calibration:
         return 1.0 - self.brier_score / self.brier_score_reference
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON (lists, ``None`` for NaN): equal to what the registry stores and returns."""
+        return to_jsonable(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
