@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -134,15 +137,40 @@ def test_prediction_on_a_prefix_matches_the_full_prediction_exactly(fitted_model
         assert prefix["signal"].equals(full["signal"].iloc[:cut]), model_type
 
 
-@pytest.mark.parametrize("model_type", MODEL_TYPES)
-def test_walks_forward_on_aapl(aapl, model_type):
+@pytest.mark.parametrize(("model_type", "symbol"), CASES)
+def test_walks_forward(bars_by_symbol, model_type, symbol):
     from mltrainer.backtest import WalkForward, walk_forward
 
-    result = walk_forward(create_model(model_type), aapl, cv=WalkForward(n_splits=3), cost_bps=5.0)
+    bars = bars_by_symbol[symbol]
+    result = walk_forward(create_model(model_type), bars, cv=WalkForward(n_splits=3), cost_bps=5.0)
     assert len(result.folds) == 3
     predictions = result.predictions
-    assert predictions.index.is_monotonic_increasing and predictions.index.isin(aapl.index).all()
+    assert predictions.index.is_monotonic_increasing and predictions.index.isin(bars.index).all()
     assert (predictions["signal"] != 0).any()
     metrics = result.backtest.metrics
     assert metrics  # the OOS backtest produced its figures
     assert np.isfinite(result.backtest.equity.iloc[-1]) and result.backtest.equity.iloc[-1] > 0
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_pickled_model_predicts_identically(fitted_models, aapl, model_type):
+    # The registry stores fitted models as (signed) pickles; a reload must give the same signals.
+    model, pred = fitted_models[(model_type, "AAPL")]
+    restored = pickle.loads(pickle.dumps(model))
+    pd.testing.assert_frame_equal(restored.predict(aapl), pred)
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_predict_on_fewer_bars_than_the_warmup_is_flat(fitted_models, aapl, model_type):
+    model, pred = fitted_models[(model_type, "AAPL")]
+    short = model.predict(aapl.iloc[:5])
+    assert short.index.equals(aapl.index[:5])
+    assert (short["signal"] == 0).all() and (short["strength"] == 0.0).all()
+    assert list(short.columns) == list(pred.columns)
+
+
+def test_describe_model_types_is_strict_json():
+    from mltrainer.models import describe_model_types
+
+    text = json.dumps(describe_model_types(), allow_nan=False)
+    assert '"model_type": "gradient_boosting"' in text
