@@ -1,0 +1,98 @@
+"""``python -m mltrainer train`` and ``models ...``: pure JSON on stdout, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mltrainer.audit import get_audit_trail
+from mltrainer.cli import main
+from mltrainer.registry import get_registry
+
+START, END = "2007-01-01", "2012-12-31"
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_json_in_a_real_subprocess_is_pure_json(mltrainer_home):
+    env = dict(os.environ, MLTRAINER_HOME=str(mltrainer_home))
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrainer", "train", "--model", "momentum_breakout", "--symbol", "^GSPC",
+         "--start", START, "--end", END, "--splits", "3", "--param", "lookback_period=30", "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) >= {"model_id", "model_type", "symbol", "params", "metrics", "folds", "buy_and_hold", "data"}
+    assert data["model_id"] == f"momentum_breakout_GSPC_{dt.datetime.now(dt.UTC):%Y%m%d}"
+    assert data["symbol"] == "^GSPC" and data["params"]["lookback_period"] == 30
+    assert data["data"]["first"] == "2007-01-03" and data["data"]["last"] == "2012-12-31"
+    assert data["data"]["rows"] == 1510 and len(data["data"]["fingerprint"]) == 64
+    assert len(data["folds"]) == 3 and "sharpe" in data["metrics"] and "sharpe" in data["buy_and_hold"]
+
+
+def test_models_list_show_reproduce_delete(capsys):
+    code, out, _ = _run(capsys, "train", "--model", "mean_reversion", "--symbol", "AAPL", "--start", START,
+                        "--end", END, "--splits", "3", "--cost-bps", "10", "--json")
+    assert code == 0
+    model_id = json.loads(out)["model_id"]
+
+    code, out, _ = _run(capsys, "models", "list", "--json")
+    listed = json.loads(out)
+    assert code == 0 and [m["model_id"] for m in listed] == [model_id]
+    assert listed[0]["cost_bps"] == 10.0 and "sharpe" in listed[0]["metrics"]
+
+    code, out, _ = _run(capsys, "models", "show", model_id, "--json")
+    shown = json.loads(out)
+    assert code == 0 and shown["signature_ok"] is True and shown["symbol"] == "AAPL"
+    assert shown["calibration"]["n_samples"] > 0 and "oos_returns" not in shown
+
+    code, out, _ = _run(capsys, "models", "reproduce", model_id, "--json")
+    report = json.loads(out)
+    assert code == 0 and report["fingerprint_match"] and report["metrics_match"]
+
+    get_registry().artifact_file(model_id).write_bytes(b"tampered")
+    code, out, _ = _run(capsys, "models", "show", model_id, "--json")
+    assert json.loads(out)["signature_ok"] is False
+
+    code, _, err = _run(capsys, "models", "delete", model_id)  # stdin is not a terminal under pytest
+    assert code == 1 and "--yes" in err and get_registry().list() != []
+    code, out, _ = _run(capsys, "models", "delete", model_id, "--yes", "--json")
+    assert code == 0 and json.loads(out) == {"deleted": model_id}
+    assert get_registry().list() == []
+    assert get_audit_trail().log(limit=1)[0]["action"] == "model.delete"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--model", "momentum_brekout", "--symbol", "AAPL"], "Did you mean 'momentum_breakout'"),
+        (["--model", "mean_reversion", "--symbol", "NOPE"], "Unknown symbol 'NOPE'"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--param", "entry=2"], "Did you mean 'entry_z'"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--param", "entry_z=high"], "must be a number"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--param", "entry_z"], "key=value"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--start", "2012-06-01", "--end", "2012-09-01"],
+         "needs at least"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--start", "01/02/2010"], "YYYY-MM-DD"),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--cost-bps", "-3"], "cost_bps"),
+    ],
+)
+def test_train_errors_exit_1_with_one_line(capsys, argv, needle):
+    code, out, err = _run(capsys, "train", *argv, "--json")
+    assert code == 1 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err
+    assert get_registry().list() == []
+
+
+def test_unknown_model_id_suggests_and_exits_1(capsys):
+    code, _, err = _run(capsys, "models", "show", "nothing_here", "--json")
+    assert code == 1 and "No model with id 'nothing_here'" in err
