@@ -123,7 +123,7 @@ class ParamSpec:
 class SignalModel(BaseEstimator):
     """Base of the trading models. Subclasses set the class attributes and implement the hooks.
 
-    Subclass hooks: ``_validate_params(params)`` for cross-parameter rules, ``_min_fit_bars``,
+    Subclass hooks: ``_check_param_rules(params)`` for cross-parameter rules, ``min_training_rows``,
     ``_fit(bars)`` to learn state, ``_predict(bars) -> DataFrame`` with ``signal``/``strength`` and the
     analysis columns (before warm-up masking), plus the ``warmup_bars``/``holding_horizon`` properties.
     """
@@ -149,10 +149,10 @@ class SignalModel(BaseEstimator):
 
     def _checked_params(self) -> dict[str, Any]:
         params = {spec.name: spec.validate(getattr(self, spec.name), self.model_type) for spec in self.param_specs}
-        self._validate_params(params)
+        self._check_param_rules(params)
         return params
 
-    def _validate_params(self, params: dict[str, Any]) -> None:
+    def _check_param_rules(self, params: dict[str, Any]) -> None:
         """Cross-parameter rules (e.g. exit below entry). Raise InvalidParameterError naming the fix."""
 
     # -- bars ------------------------------------------------------------------------------------

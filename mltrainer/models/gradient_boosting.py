@@ -139,12 +139,12 @@ class GradientBoosting(SignalModel):
         self.macro_lag_days = macro_lag_days
         self.random_state = random_state
 
-    def _validate_params(self, params):
+    def _check_param_rules(self, params):
         _parse_series_ids(self.macro_series)
 
     @property
     def warmup_bars(self) -> int:
-        return int(max(max(_RETURN_LAGS), self.lookback_period + 1, self.momentum_period, self.trend_period, 15))
+        return int(max(*_RETURN_LAGS, self.lookback_period + 1, self.momentum_period, self.trend_period, 15))
 
     @property
     def holding_horizon(self) -> int:

@@ -82,7 +82,7 @@ class MeanReversion(SignalModel):
         self.max_holding = max_holding
         self.allow_short = allow_short
 
-    def _validate_params(self, params):
+    def _check_param_rules(self, params):
         if params["exit_z"] >= params["entry_z"]:
             raise InvalidParameterError(
                 f"mean_reversion exit_z ({params['exit_z']:g}) must be below entry_z ({params['entry_z']:g}); "

@@ -82,7 +82,7 @@ class MomentumBreakout(SignalModel):
         self.max_holding = max_holding
         self.allow_short = allow_short
 
-    def _validate_params(self, params):
+    def _check_param_rules(self, params):
         if params["exit_threshold"] >= params["breakout_threshold"]:
             raise InvalidParameterError(
                 f"momentum_breakout exit_threshold ({params['exit_threshold']:g}) must be below "

@@ -96,7 +96,7 @@ class VolatilityRegime(SignalModel):
         self.forecast_horizon = forecast_horizon
         self.allow_short = allow_short
 
-    def _validate_params(self, params):
+    def _check_param_rules(self, params):
         if params["high_quantile"] <= params["low_quantile"]:
             raise InvalidParameterError(
                 f"volatility_regime high_quantile ({params['high_quantile']:g}) must be above low_quantile "
