@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import multiprocessing as mp
 import stat
 
@@ -111,12 +110,12 @@ def test_missing_file_and_missing_or_malformed_signature(tmp_path):
 
 def test_planted_code_executing_pickle_is_refused_and_never_runs(tmp_path):
     marker = tmp_path / "pwned.txt"
-    # Control: the payload really does run code when unpickled without our check.
+    # Control: the payload really runs code once it is trusted (here: signed with the real key).
     control = tmp_path / "control.txt"
-    buffer = io.BytesIO()
-    joblib.dump(_WritesMarker(control), buffer)
-    buffer.seek(0)
-    joblib.load(buffer)
+    control_path = get_settings().models_dir / "control.joblib"
+    control_path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(_WritesMarker(control), control_path)
+    artifacts.load_artifact(control_path, artifacts.sign_bytes(control_path.read_bytes())).close()
     assert control.exists()
 
     path, signature = _saved(tmp_path)
