@@ -72,8 +72,9 @@ def _param_names(cls: type) -> list[str]:
 
 
 def create_model(model_type: str, **params: Any):
-    """Build an unfitted model; unknown parameter names raise ``InvalidParameterError`` naming the valid
-    ones. Values are range-checked by ``fit`` (and by :func:`parse_param_value` for CLI text)."""
+    """Build an unfitted model. Unknown parameter names and, for built-in models, out-of-range values
+    raise ``InvalidParameterError`` naming the fix, so a bad request fails before any data is loaded
+    (``fit`` checks again: parameters may be changed with ``set_params`` in between)."""
     cls = get_model_class(model_type)
     valid = _param_names(cls)
     unknown = [name for name in params if name not in valid]
@@ -85,7 +86,11 @@ def create_model(model_type: str, **params: Any):
             f"Unknown parameter {name!r} for model type {model_type!r}.{suggestion} "
             f"Valid parameters: {', '.join(valid)}."
         )
-    return cls(**params)
+    model = cls(**params)
+    check = getattr(model, "_checked_params", None)
+    if callable(check):
+        check()
+    return model
 
 
 def _infer_spec(name: str, default: Any) -> ParamSpec:

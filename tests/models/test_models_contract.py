@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from mltrainer.errors import InsufficientDataError, InvalidInputError, InvalidParameterError, NotFittedError
-from mltrainer.models import MODEL_TYPES, create_model
+from mltrainer.models import MODEL_TYPES, create_model, get_model_class
 
 SYMBOLS = ("AAPL", "^GSPC")
 CASES = [(m, s) for m in MODEL_TYPES for s in SYMBOLS]
@@ -100,12 +100,19 @@ def test_too_little_history_names_the_minimum(aapl, model_type):
         ("gradient_boosting", {"allow_short": "yes"}, "allow_short must be true or false"),
     ],
 )
-def test_invalid_params_are_rejected_in_fit_with_the_fix(aapl, model_type, params, fragment):
-    model = create_model(model_type, **params)  # __init__ only stores
+def test_invalid_params_are_rejected_with_the_fix(aapl, model_type, params, fragment):
+    with pytest.raises(InvalidParameterError) as early:
+        create_model(model_type, **params)
+    assert fragment in str(early.value)
+    model = get_model_class(model_type)(**params)  # __init__ only stores
     assert all(getattr(model, k) == v for k, v in params.items())
     with pytest.raises(InvalidParameterError) as exc:
         model.fit(aapl)
     assert fragment in str(exc.value)
+    # set_params after a valid construction is caught by fit as well.
+    valid = create_model(model_type).set_params(**params)
+    with pytest.raises(InvalidParameterError, match="must"):
+        valid.fit(aapl)
 
 
 def test_bad_bars_are_rejected(aapl):
