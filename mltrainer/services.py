@@ -7,7 +7,17 @@ a page importing this module stays cheap.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
+
+from mltrainer.errors import ComplianceError, InvalidInputError
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "data_status",
@@ -29,6 +39,25 @@ __all__ = [
     "scan_code",
     "audit_log",
     "verify_audit",
+    # dashboard views (issue 6)
+    "ModelReview",
+    "SignalHistory",
+    "INDICATORS",
+    "overview_summary",
+    "indicator_overlays",
+    "model_review",
+    "signal_history",
+    "compare_models",
+    "verify_model",
+    "scan_targets",
+    "list_overrides",
+    "grant_override",
+    "revoke_override",
+    "plugins_available",
+    "install_plugin",
+    "jobs_available",
+    "submit_training_job",
+    "job_status",
 ]
 
 
@@ -147,3 +176,228 @@ def verify_audit() -> dict[str, Any]:
     from mltrainer.audit import get_audit_trail
 
     return get_audit_trail().verify()
+
+
+# -- dashboard views ----------------------------------------------------------------------------------
+# Each returns everything one page section renders, so pages stay thin views.
+
+def _recent(action: str, limit: int) -> list[dict[str, Any]]:
+    from mltrainer.audit import get_audit_trail
+
+    return get_audit_trail().log(limit=limit, action=action)
+
+
+def overview_summary(recent: int = 5) -> dict[str, Any]:
+    """Counts and recents for the Overview page, all read from the registry and the audit trail.
+
+    ``{models: {count, by_type, recent}, trainings, predictions, compliance, audit, data}``;
+    ``compliance`` is the newest ``compliance.scan`` record's details (``None`` before any scan).
+    """
+    models = list_models()
+    by_type: dict[str, int] = {}
+    for record in models:
+        by_type[record.model_type] = by_type.get(record.model_type, 0) + 1
+    scans = _recent("compliance.scan", 1)
+    return {
+        "models": {"count": len(models), "by_type": by_type, "recent": [m.summary() for m in models[:recent]]},
+        "trainings": _recent("model.train", recent),
+        "predictions": sorted(_recent("prediction", recent) + _recent("ensemble", recent),
+                              key=lambda r: r["seq"], reverse=True)[:recent],
+        "compliance": ({"target": scans[0]["target"], "timestamp": scans[0]["timestamp"], **scans[0]["details"]}
+                       if scans else None),
+        "audit": verify_audit(),
+        "data": data_status(),
+    }
+
+
+#: Indicator overlays the Data page offers: name -> (function in mltrainer.features, kwargs).
+INDICATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "SMA 20": ("sma", {"window": 20}),
+    "SMA 50": ("sma", {"window": 50}),
+    "SMA 200": ("sma", {"window": 200}),
+    "EMA 20": ("ema", {"window": 20}),
+    "Bollinger 20, 2σ": ("bollinger_bands", {"window": 20, "num_std": 2.0}),
+}
+
+
+def indicator_overlays(bars: pd.DataFrame, names: list[str]) -> dict[str, pd.Series]:
+    """Price-scale indicator lines for the named :data:`INDICATORS` (Bollinger gives upper and lower)."""
+    from mltrainer import features
+
+    out: dict[str, pd.Series] = {}
+    for name in names:
+        if name not in INDICATORS:
+            raise InvalidInputError(f"Unknown indicator {name!r}: choose from {', '.join(INDICATORS)}.")
+        func, kwargs = INDICATORS[name]
+        value = getattr(features, func)(bars["close"], **kwargs)
+        if isinstance(value, pd.DataFrame):
+            for column in ("upper", "lower"):
+                out[f"{name} {column}"] = value[column]
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class ModelReview:
+    """What the Train and Models pages show about one trained model.
+
+    Everything but ``bars``, ``regimes`` and the lookahead check is out of sample: ``oos_equity`` and
+    ``trades`` replay the model's stored walk-forward signals through the backtest engine (the same
+    call the training made, so they match the registry's metrics); ``buy_and_hold_equity`` covers the
+    same out-of-sample bars. ``regimes`` (volatility_regime only) come from the final model, fitted on
+    all bars — in-sample. ``lookahead_dates`` lists bars whose prediction changed when later bars were
+    removed (empty = causal on ``lookahead_cuts`` cuts); ``None`` when not checked.
+    """
+
+    record: Any
+    bars: pd.DataFrame
+    oos_equity: pd.Series
+    buy_and_hold_equity: pd.Series
+    trades: pd.DataFrame
+    replayed_metrics: dict[str, Any]
+    regimes: pd.Series | None
+    lookahead_dates: list[pd.Timestamp] | None
+    lookahead_cuts: int
+    signature_ok: bool
+
+
+def model_review(model_id: str, check_lookahead: bool = True, lookahead_cuts: int = 10) -> ModelReview:
+    """Rebuild the out-of-sample view of ``model_id`` from its signed bundle and registry record."""
+    from mltrainer.backtest import check_lookahead as _check
+    from mltrainer.backtest import run_backtest
+    from mltrainer.registry import get_registry
+
+    registry = get_registry()
+    record = registry.get(model_id)
+    bundle = registry.load_bundle(model_id, actor="dashboard")
+    bars = load_bars(record.symbol, start=record.train_start, end=record.train_end)
+    oos_signal = bundle["oos_predictions"]["signal"]
+    oos_bars = bars.loc[oos_signal.index]
+    replay = run_backtest(oos_bars, oos_signal, cost_bps=record.cost_bps)
+    model = bundle["model"]
+    regimes = None
+    if record.model_type == "volatility_regime":
+        frame = model.predict(bars)
+        regimes = frame["regime"] if "regime" in frame else None
+    dates = _check(model, bars, n_cuts=lookahead_cuts) if check_lookahead else None
+    return ModelReview(
+        record=record, bars=bars, oos_equity=replay.equity, buy_and_hold_equity=replay.benchmark_equity,
+        trades=replay.trades, replayed_metrics=replay.metrics, regimes=regimes, lookahead_dates=dates,
+        lookahead_cuts=lookahead_cuts, signature_ok=True,
+    )
+
+
+@dataclass(frozen=True)
+class SignalHistory:
+    """A model's signals over the latest ``bars`` of a symbol, for the Predictions page chart.
+
+    ``frame`` is the model's ``predict`` output (signal, strength and its analysis columns) on those
+    bars. ``fitted_until`` is the last training bar: signals up to it are in-sample when ``symbol`` is
+    the symbol the model was trained on.
+    """
+
+    model_id: str
+    symbol: str
+    bars: pd.DataFrame
+    frame: pd.DataFrame
+    fitted_until: pd.Timestamp | None
+
+
+def signal_history(model_id: str, symbol: str, n_bars: int = 250) -> SignalHistory:
+    """The model's causal signals over the last ``n_bars`` bars of ``symbol`` (warm-up from earlier bars)."""
+    from mltrainer.registry import get_registry
+
+    if isinstance(n_bars, bool) or not isinstance(n_bars, int) or n_bars < 2:
+        raise InvalidInputError(f"n_bars must be a whole number >= 2; got {n_bars!r}.")
+    registry = get_registry()
+    record = registry.get(model_id)
+    model = registry.load_model(model_id, actor="dashboard")
+    bars = load_bars(symbol)
+    frame = model.predict(bars).iloc[-n_bars:]
+    fitted = pd.Timestamp(record.train_end) if str(record.symbol).upper() == str(symbol).upper() else None
+    return SignalHistory(model_id=record.model_id, symbol=str(symbol).upper(), bars=bars.iloc[-n_bars:],
+                         frame=frame, fitted_until=fitted)
+
+
+def compare_models(model_ids: list[str]) -> dict[str, Any]:
+    """Side-by-side OOS metrics (one column per model) and each model's OOS equity curve."""
+    if len(model_ids) < 2:
+        raise InvalidInputError("Pick at least two models to compare.")
+    records = [get_model(m) for m in model_ids]
+    metrics = pd.DataFrame({r.model_id: r.metrics for r in records})
+    return {"metrics": metrics, "curves": {r.model_id: r.oos_equity_curve() for r in records},
+            "records": records}
+
+
+def verify_model(model_id: str) -> bool:
+    """Whether the model's artifact matches its signature (never unpickles)."""
+    from mltrainer.registry import get_registry
+
+    return get_registry().verify(model_id)
+
+
+def scan_targets() -> dict[str, Path]:
+    """What the Compliance page can scan: the plugin folder and mlTrainer's own package."""
+    from mltrainer.config import get_settings
+
+    import mltrainer
+
+    return {"Plugins (MLTRAINER_HOME/plugins)": get_settings().plugins_dir,
+            "mlTrainer package": Path(mltrainer.__file__).parent}
+
+
+def list_overrides(active_only: bool = False) -> list[Any]:
+    from mltrainer.compliance.overrides import list_overrides as _list
+
+    return _list(active_only=active_only)
+
+
+def grant_override(fingerprint: str, reason: str, author: str, expires_at: dt.date | str,
+                   rule: str | None = None, path: str | None = None):
+    from mltrainer.compliance.overrides import grant_override as _grant
+
+    return _grant(fingerprint, reason, author, expires_at, rule=rule, path=path)
+
+
+def revoke_override(override_id: int, author: str):
+    from mltrainer.compliance.overrides import revoke_override as _revoke
+
+    return _revoke(override_id, author)
+
+
+def plugins_available() -> bool:
+    """Whether the plugin installer (``mltrainer.compliance.plugins``) is part of this build."""
+    import importlib.util
+
+    return importlib.util.find_spec("mltrainer.compliance.plugins") is not None
+
+
+def install_plugin(filename: str, content: bytes, actor: str = "user") -> Any:
+    """Scan an uploaded model file and install it into the plugin folder when it passes."""
+    if not plugins_available():
+        raise ComplianceError("Plugin upload is not available in this installation yet.")
+    from mltrainer.compliance import plugins
+
+    return plugins.install_plugin(filename, content, actor=actor)
+
+
+def jobs_available() -> bool:
+    """Whether background training jobs (``mltrainer.jobs``) are part of this build."""
+    import importlib.util
+
+    return importlib.util.find_spec("mltrainer.jobs") is not None
+
+
+def submit_training_job(model_type: str, symbol: str, params: dict | None = None, start=None, end=None,
+                        cost_bps: float = 5.0, n_splits: int = 5, actor: str = "user") -> str:
+    from mltrainer.jobs import submit_training
+
+    return submit_training(model_type, symbol, params=params, start=start, end=end, cost_bps=cost_bps,
+                           n_splits=n_splits, actor=actor)
+
+
+def job_status(job_id: str) -> dict[str, Any]:
+    from mltrainer.jobs import job_status as _status
+
+    return _status(job_id)
