@@ -104,3 +104,26 @@ def test_vol_forecast_column_is_the_forecast_over_forecast_horizon(regime, gspc)
     assert forecast.loc["2008-10-15"] > 0.4
     with pytest.raises(InvalidParameterError, match="horizon"):
         model.forecast_volatility(gspc, horizon=0)
+
+
+def test_positions_exit_when_the_score_fades_or_after_max_holding(gspc, train_bars):
+    model = create_model("volatility_regime", max_holding=6).fit(gspc.iloc[:train_bars])
+    pred = model.predict(gspc)
+    signal = pred["signal"].to_numpy()
+    score = pred["regime_score"].to_numpy()
+    ends = {"fade": 0, "max_holding": 0}
+    start = None
+    for t in range(1, len(signal)):
+        if signal[t] != 0 and signal[t - 1] != signal[t]:
+            start = t
+        elif signal[t - 1] != 0 and signal[t] != signal[t - 1]:
+            side, length = signal[t - 1], t - start
+            assert length <= 6
+            assert all(side * score[k] > 0.25 for k in range(start + 1, t))
+            assert signal[t] == 0
+            if not side * score[t] > 0.25:
+                ends["fade"] += 1
+            else:
+                assert length == 6
+                ends["max_holding"] += 1
+    assert ends["fade"] > 0 and ends["max_holding"] > 0, ends
