@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression
@@ -32,3 +35,38 @@ def register_tiny(tiny_bundle):
         return get_registry().register(**kwargs)
 
     return _register
+
+
+PG_ADMIN_URL = os.environ.get("MLTRAINER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_database(monkeypatch):
+    """Point MLTRAINER_DATABASE_URL at a fresh PostgreSQL schema (dropped afterwards).
+
+    Skipped when PostgreSQL is unreachable, unless MLTRAINER_REQUIRE_SERVICES is set.
+    """
+    import sqlalchemy as sa
+
+    from mltrainer.db import dispose_engines
+
+    admin = sa.create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 3}, poolclass=sa.pool.NullPool)
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except Exception as exc:
+        if os.environ.get("MLTRAINER_REQUIRE_SERVICES", "").strip() not in ("", "0"):
+            pytest.fail(f"PostgreSQL unreachable ({type(exc).__name__}) and MLTRAINER_REQUIRE_SERVICES is set")
+        pytest.skip(f"PostgreSQL unreachable ({type(exc).__name__})")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("MLTRAINER_DATABASE_URL", url)
+    try:
+        yield url
+    finally:
+        dispose_engines()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
