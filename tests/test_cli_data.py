@@ -53,7 +53,9 @@ def test_fetch_json(capsys):
 def test_fetch_readable(capsys):
     assert main(["data", "fetch", "^GSPC", "--start", "2018-12-24", "--end", "2018-12-31"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("^GSPC (offline, arch.data sp500 (S&P 500 index, adjusted)): 5 bars 2018-12-24 .. 2018-12-31")
+    assert out.startswith(
+        "^GSPC (offline, arch.data sp500 (S&P 500 index, adjusted)): 5 bars 2018-12-24 .. 2018-12-31"
+    )
 
 
 def test_series_json(capsys):
@@ -70,7 +72,8 @@ def test_series_json(capsys):
          "error: Invalid --start '2010-6-31': use the format YYYY-MM-DD, e.g. 2010-06-30."),
         (["data", "fetch", "AAPL", "--start", "2010-07-01", "--end", "2010-06-01"],
          "error: start 2010-07-01 is after end 2010-06-01: swap them or widen the range."),
-        (["data", "series", "VIXCL", "--json"], "error: Unknown series 'VIXCL' for the offline source. Did you mean"),
+        (["data", "series", "VIXCL", "--json"],
+         "error: Unknown series 'VIXCL' for the offline source. Did you mean"),
         (["data", "series", "VIXCLS", "--source", "fred"], "error: FRED_API_KEY is not set"),
         (["data", "fetch", "AAPL", "--source", "polygon", "--json"], "error: POLYGON_API_KEY is not set"),
     ],

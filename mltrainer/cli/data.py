@@ -68,7 +68,8 @@ def _series(args: argparse.Namespace) -> int:
         emit(result, True)
     else:
         sys.stdout.write(
-            f"{result['series_id']} ({result['source']}: {provenance['title']}): {result['rows']} observations "
+            f"{result['series_id']} ({result['source']}: {provenance['title']}): "
+            f"{result['rows']} observations "
             f"{result['first']} .. {result['last']}\n"
         )
     return 0

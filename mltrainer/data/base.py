@@ -87,7 +87,8 @@ def _suggest(name: str, available: Iterable[str]) -> str:
 
 
 def unknown_symbol(symbol: str, source: str, available: Iterable[str]) -> UnknownSymbolError:
-    return UnknownSymbolError(f"Unknown symbol {symbol!r} for the {source} source.{_suggest(symbol, available)}")
+    hint = _suggest(symbol, available)
+    return UnknownSymbolError(f"Unknown symbol {symbol!r} for the {source} source.{hint}")
 
 
 def unknown_series(series_id: str, source: str, available: Iterable[str]) -> UnknownSeriesError:

@@ -70,12 +70,14 @@ class _Fred(Fred):
                 if isinstance(exc.reason, (TimeoutError, socket.timeout)):
                     raise self._timeout_error() from None
                 raise DataSourceError(
-                    f"Cannot connect to FRED at {self.root_url}: check the network or MLTRAINER_FRED_BASE_URL."
+                    f"Cannot connect to FRED at {self.root_url}: "
+                    "check the network or MLTRAINER_FRED_BASE_URL."
                 ) from None
 
     def _timeout_error(self) -> DataSourceError:
         return DataSourceError(
-            f"FRED did not answer within {self._timeout:g} s. Try again later or raise MLTRAINER_HTTP_TIMEOUT_SECONDS."
+            f"FRED did not answer within {self._timeout:g} s. "
+            "Try again later or raise MLTRAINER_HTTP_TIMEOUT_SECONDS."
         )
 
     def _parse_xml(self, body: bytes) -> ET.Element:
@@ -95,16 +97,22 @@ class _Fred(Fred):
         if root is not None and root.tag == "error":
             return self._api_error(root.get("code") or str(status), root.get("message"))
         if status == 429:
-            return DataSourceError("FRED rate limit reached (HTTP 429) after retries: wait a minute and try again.")
+            return DataSourceError(
+                "FRED rate limit reached (HTTP 429) after retries: wait a minute and try again."
+            )
         return DataSourceError(f"FRED request failed with HTTP {status}. Try again later.")
 
     def _api_error(self, code: str | None, message: str | None) -> Exception:
         text = self._scrub(" ".join((message or "no details").split()))
         lower = text.lower()
         if "series does not exist" in lower:
-            return UnknownSeriesError(f"FRED has no such series ({text}) Check the id at fred.stlouisfed.org.")
+            return UnknownSeriesError(
+                f"FRED has no such series ({text}) Check the id at fred.stlouisfed.org."
+            )
         if "api_key" in lower or "api key" in lower:
-            return DataSourceError(f"FRED rejected FRED_API_KEY ({text}) Check the key at fredaccount.stlouisfed.org.")
+            return DataSourceError(
+                f"FRED rejected FRED_API_KEY ({text}) Check the key at fredaccount.stlouisfed.org."
+            )
         if code == "429":
             return DataSourceError(f"FRED rate limit reached ({text}) Wait a minute and try again.")
         return DataSourceError(f"FRED request failed (code {code}: {text})")
@@ -139,7 +147,9 @@ class FredSeriesSource:
             raw = client.get_series(series_id, observation_start=start, observation_end=end)
         except ValueError:
             # fredapi's float() on a value that is neither a number nor ".".
-            raise DataSourceError(f"FRED returned a malformed value in {series_id}. Try again later.") from None
+            raise DataSourceError(
+                f"FRED returned a malformed value in {series_id}. Try again later."
+            ) from None
         except UnknownSeriesError as exc:
             raise UnknownSeriesError(f"{series_id}: {exc}") from None
         if raw.empty:

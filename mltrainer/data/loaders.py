@@ -112,7 +112,9 @@ def load_bars(symbol: str, start: Any = None, end: Any = None, source: str | Non
                     f"Polygon has no daily bars for {ticker!r} {_span(first, last)}: check the ticker "
                     "(e.g. AAPL, MSFT) or widen the date range."
                 )
-            raise InsufficientDataError(f"No {ticker} bars {_span(first, last)} at Polygon; widen the date range.")
+            raise InsufficientDataError(
+                f"No {ticker} bars {_span(first, last)} at Polygon; widen the date range."
+            )
 
     bars.attrs["provenance"] = {
         "source": name,
@@ -173,7 +175,9 @@ def load_series(series_id: str, start: Any = None, end: Any = None, source: str 
         dataset = FredSeriesSource.dataset
         title = OFFLINE_SERIES[ident].title if ident in OFFLINE_SERIES else ident
     if series.empty:
-        raise InsufficientDataError(f"No {ident} observations {_span(first, last)} from {name}; widen the range.")
+        raise InsufficientDataError(
+            f"No {ident} observations {_span(first, last)} from {name}; widen the range."
+        )
     series.attrs["provenance"] = {
         "source": name,
         "dataset": dataset,

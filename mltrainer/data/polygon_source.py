@@ -65,9 +65,12 @@ class _StrictJson:
                 "check MLTRAINER_POLYGON_BASE_URL."
             ) from None
         if not isinstance(obj, dict):
-            raise DataSourceError("Polygon returned a malformed response (not a JSON object). Try again later.")
+            raise DataSourceError(
+                "Polygon returned a malformed response (not a JSON object). Try again later."
+            )
         if str(obj.get("status", "")).upper() == "ERROR":
-            raise DataSourceError(f"Polygon reported an error: {obj.get('error') or obj.get('message') or 'unknown'}.")
+            detail = obj.get("error") or obj.get("message") or "unknown"
+            raise DataSourceError(f"Polygon reported an error: {detail}.")
         return obj
 
     dumps = staticmethod(json.dumps)
@@ -114,6 +117,9 @@ class PolygonBarSource:
     def fetch(self, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Bars of ``symbol`` for trading dates in ``[start, end]``; empty when Polygon has none."""
         key = self._key()
+        # Imported here: the polygon package takes ~0.5 s to import and offline use never needs it.
+        from polygon.exceptions import AuthError, BadResponse
+
         timeout = self.settings.http_timeout_seconds
         client = _client_class()(
             api_key=key,
@@ -131,16 +137,10 @@ class PolygonBarSource:
             ):
                 rows.append({"o": agg.open, "h": agg.high, "l": agg.low, "c": agg.close,
                              "v": agg.volume, "t": agg.timestamp})
-        except DataSourceError:
-            raise
         except HTTPError as exc:
             raise self._network_error(exc, key, timeout) from None
-        except Exception as exc:
-            from polygon.exceptions import AuthError, BadResponse
-
-            if isinstance(exc, (BadResponse, AuthError)):
-                raise self._bad_response(str(exc), key, symbol) from None
-            raise
+        except (BadResponse, AuthError) as exc:
+            raise self._bad_response(str(exc), key, symbol) from None
         finally:
             client.client.clear()
         log.info("polygon %s %s..%s: %d bars", symbol, start.date(), end.date(), len(rows))
@@ -207,5 +207,7 @@ class PolygonBarSource:
                 f"({self._scrub(text, key)}). Try again later."
             )
         if isinstance(reason, NewConnectionError):
-            return DataSourceError(f"Cannot connect to Polygon at {base}: check the network or MLTRAINER_POLYGON_BASE_URL.")
+            return DataSourceError(
+                f"Cannot connect to Polygon at {base}: check the network or MLTRAINER_POLYGON_BASE_URL."
+            )
         return DataSourceError(f"Polygon request failed ({type(reason).__name__}). Try again later.")

@@ -84,7 +84,8 @@ def test_provenance():
         "rows": 250,
         "fetched_rows": 0,
     }
-    assert load_bars("^IXIC").attrs["provenance"]["dataset"] == "arch.data nasdaq (NASDAQ Composite index, adjusted)"
+    nasdaq = load_bars("^IXIC").attrs["provenance"]
+    assert nasdaq["dataset"] == "arch.data nasdaq (NASDAQ Composite index, adjusted)"
 
 
 def test_callers_get_copies_of_the_cached_data():

@@ -59,7 +59,8 @@ def test_load_bars_from_polygon_has_provenance(polygon):
 
 
 def test_429_then_success_is_retried(polygon):
-    polygon.push(429, '{"status":"ERROR","request_id":"r1","error":"You\'ve exceeded the maximum requests per minute"}')
+    polygon.push(429, json.dumps({"status": "ERROR", "request_id": "r1",
+                                  "error": "You've exceeded the maximum requests per minute"}))
     bars = _fetch(*JUNE_2010)
     assert len(bars) == 22
     assert len(polygon.hits) == 2

@@ -47,7 +47,8 @@ def test_offline_series_keeps_missing_values_and_provenance():
 
 def test_list_series_offline():
     rows = {r["series_id"]: r for r in list_series()}
-    assert {"CPILFESL", "DCOILWTICO", "VIXCLS", "AAA", "BAA", "GDPC1", "CPIAUCSL", "UNRATE", "TB3MS"} <= set(rows)
+    expected = {"CPILFESL", "DCOILWTICO", "VIXCLS", "AAA", "BAA", "GDPC1", "CPIAUCSL", "UNRATE", "TB3MS"}
+    assert expected <= set(rows)
     assert rows["GDPC1"] == {"series_id": "GDPC1", "source": "offline",
                              "title": "Real GDP (bil. chained 2005 $, SAAR, quarterly)",
                              "first": "1959-01-01", "last": "2009-07-01", "rows": 203}
@@ -59,7 +60,8 @@ def test_unknown_offline_series_suggests():
 
 
 def test_empty_offline_range():
-    with pytest.raises(InsufficientDataError, match="No VIXCLS observations between 2000-01-01 and 2000-12-31"):
+    message = "No VIXCLS observations between 2000-01-01 and 2000-12-31"
+    with pytest.raises(InsufficientDataError, match=message):
         load_series("VIXCLS", "2000-01-01", "2000-12-31")
 
 

@@ -91,7 +91,8 @@ def test_invalid_bars_are_reported_and_never_stored(polygon):
     real = load_bars("AAPL", "2010-06-01", "2010-06-30", source="offline")
     # A provider defect: high and low swapped on one day (so high < close there).
     broken = real.copy()
-    broken.loc["2010-06-30", ["high", "low"]] = [real.loc["2010-06-30", "low"], real.loc["2010-06-30", "high"]]
+    day = "2010-06-30"
+    broken.loc[day, ["high", "low"]] = [real.loc[day, "low"], real.loc[day, "high"]]
     polygon.bars["AAPL"] = broken
     with pytest.raises(DataValidationError) as info:
         load_bars("AAPL", "2010-06-01", "2010-06-30", source="polygon")
