@@ -109,12 +109,11 @@ def price_chart(bars: pd.DataFrame, *, overlays: Mapping[str, pd.Series] | None 
                                              "line": {"width": 1, "color": SIGNAL_COLOURS[label]}}),
                           row=1, col=1)
     if regimes is not None:
-        for first, last, regime in _regime_runs(regimes):
-            colour = REGIME_COLOURS.get(regime)
-            if colour is None:  # warm-up rows have no regime yet
-                continue
-            fig.add_vrect(x0=first, x1=last, fillcolor=colour, opacity=0.12, line_width=0, layer="below",
-                          row=1, col=1)
+        # One layout shape per run, added in a single update: add_vrect per run is slow on long histories.
+        bands = [{"type": "rect", "xref": "x", "yref": "y domain", "x0": first, "x1": last, "y0": 0, "y1": 1,
+                  "fillcolor": REGIME_COLOURS[regime], "opacity": 0.12, "line": {"width": 0}, "layer": "below"}
+                 for first, last, regime in _regime_runs(regimes) if regime in REGIME_COLOURS]
+        fig.update_layout(shapes=list(fig.layout.shapes) + bands)
         for regime, colour in REGIME_COLOURS.items():  # legend entries for the bands
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{regime} volatility",
                                      marker={"symbol": "square", "size": 12, "color": colour, "opacity": 0.4}),

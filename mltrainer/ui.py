@@ -20,6 +20,8 @@ __all__ = [
     "metric_label",
     "metric_cards",
     "metrics_table",
+    "cached_review",
+    "render_review",
 ]
 
 #: The OOS metrics shown as cards on the Train page, in order.
@@ -101,3 +103,81 @@ def metrics_table(columns: Mapping[str, Mapping[str, Any]]):
     names = list(_metric_info())
     data = {col: [format_metric(n, values.get(n)) for n in names] for col, values in columns.items()}
     return pd.DataFrame(data, index=[metric_label(n) for n in names])
+
+
+@st.cache_data(ttl="5m", show_spinner="Replaying the out-of-sample backtest and checking for lookahead…")
+def cached_review(model_id: str, created_at: str) -> services.ModelReview:
+    """``services.model_review`` cached per model version (``created_at`` tells reused ids apart)."""
+    return services.model_review(model_id)
+
+
+def _fold_rows(folds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for f in folds:
+        rows.append({
+            "fold": f["fold"], "train": f"{str(f['train_start'])[:10]} → {str(f['train_end'])[:10]}",
+            "test (out of sample)": f"{str(f['test_start'])[:10]} → {str(f['test_end'])[:10]}",
+            "test bars": f["test_rows"],
+            **{metric_label(n): format_metric(n, f.get(n))
+               for n in ("total_return", "sharpe", "max_drawdown", "win_rate", "n_trades")},
+        })
+    return rows
+
+
+def render_review(review: services.ModelReview, key_prefix: str) -> None:
+    """The results block of a trained model: OOS cards beside buy and hold, equity, drawdown, folds,
+    trades, price chart with entries/exits, calibration and the (labelled) lookahead check."""
+    from mltrainer import charts
+
+    record = review.record
+    oos = review.oos_equity.index
+    st.markdown(
+        f"**{record.model_id}** · {record.model_type} on {record.symbol} · data {record.train_start} → "
+        f"{record.train_end} ({record.data_rows:,} bars) · costs {record.cost_bps:g} bps · "
+        f"{record.n_splits} walk-forward folds"
+    )
+    st.info(f"Every figure below is **out of sample**: the walk-forward test windows joined, "
+            f"{oos[0].date()} → {oos[-1].date()} ({len(oos):,} bars), next-bar fills, costs included. "
+            "Anything in-sample is labelled as such.")
+    metric_cards(record.metrics, record.buy_and_hold)
+    with st.expander("All out-of-sample metrics vs buy and hold"):
+        st.dataframe(metrics_table({"strategy (OOS)": record.metrics, "buy and hold (same bars)": record.buy_and_hold}),
+                     key=f"{key_prefix}_all_metrics")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.equity_chart(review.oos_equity, review.buy_and_hold_equity),
+                      key=f"{key_prefix}_equity", width="stretch")
+    right.plotly_chart(charts.drawdown_chart(review.oos_equity), key=f"{key_prefix}_drawdown", width="stretch")
+
+    st.markdown("**Walk-forward folds** (each fold's metrics are on its test window only)")
+    st.dataframe(_fold_rows(record.folds), hide_index=True, key=f"{key_prefix}_folds")
+
+    oos_bars = review.bars.loc[oos[0]:]
+    regimes = None if review.regimes is None else review.regimes.loc[oos[0]:]
+    title = f"{record.symbol}: out-of-sample entries and exits"
+    if regimes is not None:
+        title += " · background: volatility regime from the final model (in-sample thresholds)"
+    st.plotly_chart(charts.price_chart(oos_bars, trades=review.trades, regimes=regimes, title=title),
+                    key=f"{key_prefix}_price", width="stretch")
+
+    st.markdown(f"**Trades** ({len(review.trades)} out of sample; returns after costs)")
+    trades = review.trades.copy()
+    if len(trades):
+        trades["side"] = trades["side"].map({1: "long", -1: "short"})
+        trades["return"] = trades["return"].map(lambda v: f"{v:.2%}")
+    st.dataframe(trades, hide_index=True, key=f"{key_prefix}_trades")
+
+    calib = record.calibration or {}
+    if calib:
+        st.caption(f"Confidence calibration (out of sample): base rate {format_metric('win_rate', calib.get('base_rate'))}, "
+                   f"Brier score {format_metric('sharpe', calib.get('brier_score'))}, "
+                   f"{calib.get('n_samples', '—')} OOS signals.")
+    st.markdown("**Lookahead check** — on the final model (fitted on all bars); a causality test, not a performance figure")
+    if review.lookahead_dates is None:
+        st.caption("Not run.")
+    elif not review.lookahead_dates:
+        st.success(f"Causal: predictions on bars truncated at {review.lookahead_cuts} cut points match the "
+                   "full-history predictions on every earlier bar.")
+    else:
+        shown = ", ".join(str(d.date()) for d in review.lookahead_dates[:10])
+        st.error(f"Lookahead detected: predictions changed on {len(review.lookahead_dates)} bar(s) when later "
+                 f"bars were removed (first: {shown}). Do not trust this model's results.")

@@ -1,0 +1,89 @@
+"""Data: pick a symbol, see its candlesticks with indicator overlays and where the bars came from."""
+
+
+import pandas as pd
+import streamlit as st
+
+from mltrainer import charts, services, ui
+from mltrainer.errors import MLTrainerError
+
+
+
+def _init_state(symbols: list[str]) -> None:
+    ui.init_state({"data_symbol": symbols[0] if symbols else None, "data_indicators": ["SMA 50", "SMA 200"],
+                   "data_years": 3, "data_fetch_ticker": ""})
+
+
+@st.cache_data(ttl="5m", show_spinner=False)
+def _symbols() -> list[dict]:
+    return services.describe_symbols()
+
+
+@st.cache_data(ttl="5m", show_spinner="Loading bars…")
+def _bars(symbol: str, start: str | None) -> pd.DataFrame:
+    return services.load_bars(symbol, start=start)
+
+
+st.title("Market data")
+try:
+    status = services.data_status()
+    described = _symbols()
+except MLTrainerError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"{status['label']} · last bar {status['last_bar']}")
+if not described:
+    st.info("No symbols stored for this source yet. With a Polygon key configured, type a ticker below "
+            "and press *Fetch from Polygon*.")
+symbols = [row["symbol"] for row in described]
+_init_state(symbols)
+
+left, mid, right = st.columns([2, 3, 1])
+symbol = left.selectbox("Symbol", symbols, key="data_symbol", placeholder="no symbols stored")
+indicators = mid.multiselect("Indicator overlays", list(services.INDICATORS), key="data_indicators")
+years = right.number_input("Years shown", min_value=1, max_value=30, step=1, key="data_years")
+
+if status["keys"].get("POLYGON_API_KEY"):
+    with st.expander("Fetch / refresh from Polygon"):
+        ticker = st.text_input("Ticker", key="data_fetch_ticker", placeholder="e.g. NVDA")
+        if st.button("Fetch from Polygon", key="data_fetch"):
+            try:
+                fetched = services.load_bars(ticker, source="polygon")
+            except MLTrainerError as exc:
+                st.error(str(exc))
+            else:
+                prov = fetched.attrs.get("provenance", {})
+                st.success(f"{prov.get('symbol', ticker)}: {prov.get('rows')} bars up to {prov.get('last_bar')} "
+                           f"({prov.get('fetched_rows', 0)} newly fetched).")
+                _symbols.clear()
+                _bars.clear()
+else:
+    st.caption("Set POLYGON_API_KEY (and MLTRAINER_DATA_SOURCE=polygon) to fetch any ticker from Polygon.")
+
+if symbol:
+    row = next(r for r in described if r["symbol"] == symbol)
+    last = pd.Timestamp(row["last"])
+    start = (last - pd.DateOffset(years=int(years))).date().isoformat()
+    try:
+        bars = _bars(symbol, start)
+        overlays = services.indicator_overlays(services.load_bars(symbol), indicators)
+    except MLTrainerError as exc:
+        st.error(str(exc))
+        st.stop()
+    overlays = {name: s.loc[bars.index[0]:] for name, s in overlays.items()}  # warm-up uses earlier bars
+    st.plotly_chart(charts.price_chart(bars, overlays=overlays, title=f"{symbol} daily bars"),
+                    key="data_chart", width="stretch")
+    prov = bars.attrs.get("provenance", {})
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Source", prov.get("source", row["source"]), border=True)
+    c2.metric("First bar (all history)", row["first"], border=True)
+    c3.metric("Last bar", row["last"], border=True)
+    c4.metric("Bars (all history)", f"{row['rows']:,}", border=True)
+    with st.expander("Provenance"):
+        st.json({k: v for k, v in prov.items()}, expanded=True)
+    with st.expander("Latest bars"):
+        st.dataframe(bars.tail(20).iloc[::-1], key="data_table")
+
+st.subheader("Available symbols")
+st.dataframe(pd.DataFrame(described), hide_index=True, key="data_symbols")
