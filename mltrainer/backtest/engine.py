@@ -98,6 +98,21 @@ class BacktestResult:
         """Equity at the last close, from 1.0 at the first."""
         return float(self.equity.iloc[-1])
 
+    @property
+    def total_return(self) -> float:
+        """Net fractional return over the whole backtest (``final_equity - 1``)."""
+        return self.final_equity - 1.0
+
+    @property
+    def sharpe(self) -> float:
+        """Annualised Sharpe ratio (``metrics["sharpe"]``)."""
+        return float(self.metrics["sharpe"])
+
+    @property
+    def max_drawdown(self) -> float:
+        """Largest peak-to-trough fall of equity as a negative fraction (``metrics["max_drawdown"]``)."""
+        return float(self.metrics["max_drawdown"])
+
 
 def run_backtest(
     bars: pd.DataFrame,

@@ -199,7 +199,11 @@ def test_result_shape_and_relations(aapl):
     np.testing.assert_allclose((1 + result.returns).cumprod(), result.equity, rtol=1e-12)
     assert result.positions.iloc[1:].tolist() == signal.iloc[:-1].tolist()
     np.testing.assert_allclose(result.benchmark_equity, aapl["close"] / aapl["close"].iloc[0])
-    assert isinstance(result.metrics, dict) and isinstance(result.benchmark_metrics, dict)
+    assert result.metrics["total_return"] == pytest.approx(result.total_return, rel=1e-12)
+    assert result.metrics["n_trades"] == len(result.trades)
+    assert result.sharpe == result.metrics["sharpe"] and result.max_drawdown == result.metrics["max_drawdown"]
+    expected_bh = aapl["close"].iloc[-1] / aapl["close"].iloc[0] - 1
+    assert result.benchmark_metrics["total_return"] == pytest.approx(expected_bh, rel=1e-12)
     with pytest.raises(Exception):
         result.cost_bps = 1.0  # frozen
 
