@@ -131,3 +131,20 @@ def test_data_status_offline():
         "symbols": 7,
         "keys": {"POLYGON_API_KEY": False, "FRED_API_KEY": False},
     }
+
+
+def test_every_source_implements_its_interface():
+    from mltrainer.config import get_settings
+    from mltrainer.data import (
+        BarSource,
+        FredSeriesSource,
+        OfflineBarSource,
+        OfflineSeriesSource,
+        PolygonBarSource,
+        SeriesSource,
+    )
+
+    assert isinstance(OfflineBarSource(), BarSource)
+    assert isinstance(PolygonBarSource(get_settings()), BarSource)
+    assert isinstance(OfflineSeriesSource(), SeriesSource)
+    assert isinstance(FredSeriesSource(get_settings()), SeriesSource)

@@ -130,3 +130,12 @@ def test_slow_response_times_out(polygon, monkeypatch):
     polygon.push(200, "{}", hold=True)  # the server answers only after the test releases it
     with pytest.raises(DataSourceError, match="did not answer within 0.3 s"):
         _fetch(*JUNE_2010)
+
+
+def test_a_key_echoed_by_the_provider_is_scrubbed(polygon):
+    polygon.push(400, json.dumps({"status": "ERROR", "request_id": "r",
+                                  "error": f"Bad request for apiKey={polygon.key}"}))
+    with pytest.raises(DataSourceError) as info:
+        _fetch(*JUNE_2010)
+    assert polygon.key not in str(info.value)
+    assert "apiKey=***" in str(info.value)

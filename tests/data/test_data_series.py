@@ -146,3 +146,11 @@ def test_fred_missing_key_fails_before_network(fred, monkeypatch):
     assert fred.hits == []
     # Without a key the default is the offline series.
     assert load_series("VIXCLS").attrs["provenance"]["source"] == "offline"
+
+
+def test_fred_key_echoed_in_an_error_is_scrubbed(fred):
+    fred.push_error(f"Bad Request.  Variable api_key={fred.key} is not a 32 character alpha-numeric string.")
+    with pytest.raises(DataSourceError) as info:
+        load_series("VIXCLS", source="fred")
+    assert fred.key not in str(info.value)
+    assert "api_key=***" in str(info.value)

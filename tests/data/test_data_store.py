@@ -141,3 +141,12 @@ def test_symbol_with_caret_round_trips_through_the_file_name():
     store = BarStore()
     assert store.path("polygon", "^GSPC").name == "%5EGSPC.parquet"
     assert store.path("polygon", "I:SPX").parent == store.root / "polygon"
+
+
+def test_covered_range_is_served_without_a_key(polygon, monkeypatch):
+    fetched = load_bars("AAPL", "2010-06-01", "2010-06-30", source="polygon")
+    monkeypatch.delenv("POLYGON_API_KEY")
+    polygon.hits.clear()
+    cached = load_bars("AAPL", "2010-06-01", "2010-06-30", source="polygon")
+    pd.testing.assert_frame_equal(cached, fetched)
+    assert polygon.hits == []
