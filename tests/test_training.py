@@ -23,7 +23,7 @@ from mltrainer.errors import (
     UnknownModelTypeError,
     UnknownSymbolError,
 )
-from mltrainer.models import MODEL_TYPES, create_model
+from mltrainer.models import MODEL_TYPES, create_model, get_model_class
 from mltrainer.registry import ModelRegistry, bars_fingerprint, get_registry
 from mltrainer.training import reproduce_model, train_model, training_result_to_dict
 
@@ -186,3 +186,47 @@ def test_two_processes_training_at_once_get_distinct_ids():
     assert all(registry.verify(model_id) for model_id in ids)
     assert [type(registry.load_model(model_id)).__name__ for model_id in ids] == ["MeanReversion"] * 2
     assert get_audit_trail().verify()["ok"] is True
+
+
+class ReversionPlugin(get_model_class("mean_reversion")):
+    """A plugin model type: the built-in mean reversion under another name (module level: picklable)."""
+
+    model_type = "reversion_plugin"
+
+
+@pytest.fixture
+def plugin_type():
+    """A plugin model type registered in-process: the built-in mean reversion under another name."""
+    from mltrainer.models import register_model_class, unregister_model_class
+
+    register_model_class(ReversionPlugin)
+    yield "reversion_plugin"
+    unregister_model_class("reversion_plugin")
+
+
+def test_plugin_types_pass_the_compliance_gate_before_training(plugin_type, monkeypatch):
+    import sys
+    import types
+
+    from mltrainer.errors import ComplianceBlockedError, ComplianceError
+
+    checked: list[str] = []
+
+    def blocked(model_type):
+        checked.append(model_type)
+        raise ComplianceBlockedError(f"{model_type} imports a module that does not exist", violations=[])
+
+    gate = types.ModuleType("mltrainer.compliance.plugins")
+    gate.check_plugin = blocked
+    monkeypatch.setitem(sys.modules, "mltrainer.compliance.plugins", gate)
+    with pytest.raises(ComplianceBlockedError):
+        train_model(plugin_type, "AAPL", start=START, end=END, n_splits=3)
+    assert checked == [plugin_type] and get_registry().list() == []
+
+    gate.check_plugin = checked.append  # an override was granted: the check passes
+    result = train_model(plugin_type, "AAPL", start=START, end=END, n_splits=3)
+    assert result.model_id.startswith("reversion_plugin_AAPL_") and checked == [plugin_type] * 2
+
+    monkeypatch.setitem(sys.modules, "mltrainer.compliance.plugins", None)  # check unavailable
+    with pytest.raises(ComplianceError, match="not trained"):
+        train_model(plugin_type, "AAPL", start=START, end=END, n_splits=3)

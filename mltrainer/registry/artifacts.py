@@ -25,7 +25,7 @@ from typing import Any
 import joblib
 
 from mltrainer.config import Settings, get_settings
-from mltrainer.errors import ArtifactIntegrityError, ConfigError
+from mltrainer.errors import ArtifactIntegrityError, ConfigError, RegistryError
 
 __all__ = [
     "signing_key",
@@ -97,7 +97,13 @@ def sign_bytes(data: bytes, settings: Settings | None = None) -> str:
 def serialize(obj: Any) -> bytes:
     """The exact bytes of a joblib artifact holding ``obj``."""
     buffer = io.BytesIO()
-    joblib.dump(obj, buffer)
+    try:
+        joblib.dump(obj, buffer)
+    except Exception as exc:  # pickling errors: unpicklable attribute, class not importable by name
+        raise RegistryError(
+            f"The trained model could not be saved: it cannot be pickled ({type(exc).__name__}). Model "
+            "classes must be defined at module level and hold no open files, locks or connections."
+        ) from exc
     return buffer.getvalue()
 
 

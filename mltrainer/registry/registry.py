@@ -238,12 +238,27 @@ class ModelRegistry:
         finally:
             session.close()
             staged.unlink(missing_ok=True)
-        record = self.get(model_id)
         details = {"model_type": model_type, "symbol": symbol, "signature": signature,
                    "data_fingerprint": data_fingerprint, **(audit_details or {})}
-        get_audit_trail(self.settings).record("model.train", model_id, details, actor=actor)
+        try:
+            get_audit_trail(self.settings).record("model.train", model_id, details, actor=actor)
+        except BaseException:
+            # No model without its audit record: undo the registration, then report the failure.
+            self._discard(model_id, final)
+            raise
         log.info("registered model %s", model_id)
-        return record
+        return self.get(model_id)
+
+    def _discard(self, model_id: str, path: Path) -> None:
+        """Remove a just-registered model's row and file without auditing (registration rollback)."""
+        try:
+            with self._session() as session:
+                row = session.get(ModelRow, model_id)
+                if row is not None:
+                    session.delete(row)
+                session.commit()
+        finally:
+            path.unlink(missing_ok=True)
 
     def delete(self, model_id: str, actor: str = "user") -> None:
         """Remove the model's row and artifact (audited as ``model.delete``)."""

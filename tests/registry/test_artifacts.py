@@ -133,3 +133,14 @@ def test_save_never_overwrites(tmp_path):
         artifacts.save_artifact({"other": True}, path)
     assert artifacts.load_artifact(path, signature) == {"weights": [1.0, 2.5]}
     assert list(get_settings().tmp_dir.iterdir()) == []
+
+
+def test_unpicklable_object_is_a_clear_registry_error_and_leaves_no_file():
+    import threading
+
+    from mltrainer.errors import RegistryError
+
+    with pytest.raises(RegistryError, match="cannot be pickled"):
+        artifacts.save_artifact({"lock": threading.Lock()}, get_settings().models_dir / "x.joblib")
+    assert not (get_settings().models_dir / "x.joblib").exists()
+    assert not get_settings().tmp_dir.exists() or list(get_settings().tmp_dir.iterdir()) == []

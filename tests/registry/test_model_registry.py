@@ -207,3 +207,18 @@ def test_bars_fingerprint_is_canonical():
     for col in ("open", "high", "low", "close", "volume"):
         digest.update(np.asarray(bars[col], dtype="<f8").tobytes())
     assert fp == digest.hexdigest()
+
+
+def test_audit_failure_undoes_the_registration(register_tiny, monkeypatch):
+    from mltrainer.audit import AuditTrail
+    from mltrainer.errors import AuditError
+
+    def audit_down(self, action, target, details=None, actor="system"):
+        raise AuditError("audit database unavailable")
+
+    monkeypatch.setattr(AuditTrail, "record", audit_down)
+    with pytest.raises(AuditError):
+        register_tiny()
+    settings = get_settings()
+    assert get_registry().list() == []
+    assert _files(settings.models_dir) == [] and _files(settings.tmp_dir) == []
