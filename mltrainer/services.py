@@ -48,6 +48,7 @@ __all__ = [
     "model_review",
     "signal_history",
     "compare_models",
+    "normalise_weights",
     "verify_model",
     "scan_targets",
     "list_overrides",
@@ -328,6 +329,15 @@ def compare_models(model_ids: list[str]) -> dict[str, Any]:
     metrics = pd.DataFrame({r.model_id: r.metrics for r in records})
     return {"metrics": metrics, "curves": {r.model_id: r.oos_equity_curve() for r in records},
             "records": records}
+
+
+def normalise_weights(weights: dict[str, float]) -> dict[str, float]:
+    """The weights an ensemble would use for these raw weights (validated, summing to 1)."""
+    from mltrainer.serving.ensemble import normalise_weights as _normalise
+    from mltrainer.serving.ensemble import parse_weights
+
+    spec = parse_weights(list(weights), dict(weights))
+    return _normalise(spec.raw)
 
 
 def verify_model(model_id: str) -> bool:
