@@ -2,7 +2,8 @@
 any SQLAlchemy URL via ``MLTRAINER_DATABASE_URL``, e.g. ``postgresql+psycopg://...``).
 
 Tables are declared on :class:`Base` in the modules that own them (registry, audit, compliance
-overrides, jobs); :func:`init_db` imports those modules and creates what is missing.
+overrides, jobs); :func:`init_db` imports those modules and applies the Alembic migrations in
+``mltrainer/migrations`` (the same files for SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import RegistryError
 
-__all__ = ["Base", "get_engine", "session_scope", "init_db", "dispose_engines", "TABLE_MODULES"]
+__all__ = [
+    "Base", "get_engine", "session_scope", "init_db", "import_table_modules", "dispose_engines", "TABLE_MODULES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +92,25 @@ def get_engine(settings: Settings | None = None) -> Engine:
     return engine
 
 
-def init_db(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
+def import_table_modules() -> None:
+    """Import every module of TABLE_MODULES so that ``Base.metadata`` holds every table."""
     for name in TABLE_MODULES:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             if exc.name != name:  # a real missing dependency inside the module: surface it
                 raise
-    Base.metadata.create_all(engine)
+
+
+def init_db(engine: Engine) -> None:
+    """Bring the schema to the newest migration (Alembic; creates every table on a new database).
+
+    Safe to call from many processes at once; see :mod:`mltrainer.migrations`.
+    """
+    import_table_modules()
+    from mltrainer.migrations import upgrade_to_head
+
+    upgrade_to_head(engine)
 
 
 @contextmanager
