@@ -20,7 +20,7 @@ escapes is a bug.
     ├── DataError                        market data problems
     │   ├── DataSourceError              provider failure: key, network, timeout, malformed body
     │   └── DataValidationError          bars failed validation (``.problems`` lists them by date)
-    ├── NotFittedError                   predict() before fit() (also sklearn's NotFittedError)
+    ├── NotFittedError                   predict() before fit() (a ValueError and AttributeError, like sklearn's)
     ├── ArtifactIntegrityError           model artifact missing, unsigned or tampered
     ├── RegistryError                    metadata database problems
     ├── ServingError                     prediction / ensemble failures
@@ -32,8 +32,6 @@ escapes is a bug.
 """
 
 from __future__ import annotations
-
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
 __all__ = [
     "MLTrainerError",
@@ -127,8 +125,12 @@ class DataValidationError(DataError):
         self.problems = list(problems or [])
 
 
-class NotFittedError(MLTrainerError, _SklearnNotFittedError):
-    """``predict`` was called before ``fit``."""
+class NotFittedError(MLTrainerError, ValueError, AttributeError):
+    """``predict`` was called before ``fit``.
+
+    Like scikit-learn's ``NotFittedError`` it is both a ``ValueError`` and an ``AttributeError``;
+    it does not inherit from it so that importing the error tree does not import scikit-learn.
+    """
 
 
 class ArtifactIntegrityError(MLTrainerError):
