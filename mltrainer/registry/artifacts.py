@@ -18,6 +18,7 @@ import io
 import logging
 import os
 import secrets
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 _KEY_BYTES = 32
 _SIGNATURE_HEX_LEN = 64
+#: Age after which a staged (unpublished) artifact in ``tmp_dir`` is an orphan of a killed process.
+STALE_STAGED_SECONDS = 3600
 
 
 def signing_key(settings: Settings | None = None) -> bytes:
@@ -86,6 +89,8 @@ def _key_from_file(settings: Settings) -> bytes:
         ) from None
     if len(key) < 16:
         raise ConfigError(f"The signing key file {path} is too short; restore it from a backup.")
+    if path.stat().st_mode & 0o077:
+        log.warning("signing key file %s is readable by other users; run: chmod 600 %s", path, path)
     return key
 
 
@@ -120,6 +125,22 @@ def _write_new_file(path: Path, data: bytes) -> None:
         raise
 
 
+def _remove_stale_staged(tmp_dir: Path) -> None:
+    """Delete staged artifacts left by a process killed mid-registration (SIGKILL skips cleanup).
+
+    A staged file lives for the seconds between serialising and publishing; one older than
+    :data:`STALE_STAGED_SECONDS` belongs to no running registration.
+    """
+    cutoff = time.time() - STALE_STAGED_SECONDS
+    for path in tmp_dir.glob("artifact-*.joblib.tmp"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                log.info("removed stale staged artifact %s", path.name)
+        except FileNotFoundError:
+            pass
+
+
 def write_staged_artifact(obj: Any, settings: Settings | None = None) -> tuple[Path, str]:
     """Serialise and sign ``obj`` into a fresh temp file under ``settings.tmp_dir``.
 
@@ -131,6 +152,7 @@ def write_staged_artifact(obj: Any, settings: Settings | None = None) -> tuple[P
     signature = sign_bytes(data, settings)
     settings.ensure_home()
     settings.tmp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _remove_stale_staged(settings.tmp_dir)
     tmp = settings.tmp_dir / f"artifact-{uuid.uuid4().hex}.joblib.tmp"
     _write_new_file(tmp, data)
     return tmp, signature

@@ -144,3 +144,18 @@ def test_unpicklable_object_is_a_clear_registry_error_and_leaves_no_file():
         artifacts.save_artifact({"lock": threading.Lock()}, get_settings().models_dir / "x.joblib")
     assert not (get_settings().models_dir / "x.joblib").exists()
     assert not get_settings().tmp_dir.exists() or list(get_settings().tmp_dir.iterdir()) == []
+
+
+def test_orphaned_staged_files_are_swept_but_fresh_ones_kept():
+    import os
+    import time
+
+    tmp_dir = get_settings().tmp_dir
+    tmp_dir.mkdir(parents=True)
+    orphan, fresh = tmp_dir / "artifact-orphan.joblib.tmp", tmp_dir / "artifact-fresh.joblib.tmp"
+    orphan.write_bytes(b"left by a killed process")
+    fresh.write_bytes(b"another registration in progress")
+    old = time.time() - artifacts.STALE_STAGED_SECONDS - 60
+    os.utime(orphan, (old, old))
+    staged, _ = artifacts.write_staged_artifact({"x": 1})
+    assert not orphan.exists() and fresh.exists() and staged.exists()
