@@ -11,7 +11,14 @@ from mltrainer.ui import render_sidebar  # noqa: E402  (after set_page_config)
 
 PAGES = [
     st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
+    st.Page("pages/data.py", title="Data", icon="🗂️"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/predictions.py", title="Predictions", icon="📡"),
+    st.Page("pages/ensembles.py", title="Ensembles", icon="🧩"),
+    st.Page("pages/models.py", title="Models", icon="📚"),
+    st.Page("pages/compliance.py", title="Compliance", icon="🛡️"),
 ]
 
+page = st.navigation(PAGES)
 render_sidebar()
-st.navigation(PAGES).run()
+page.run()

@@ -51,6 +51,7 @@ __all__ = [
     "normalise_weights",
     "verify_model",
     "scan_targets",
+    "violation_context",
     "list_overrides",
     "grant_override",
     "revoke_override",
@@ -167,10 +168,11 @@ def scan_code(path, actor: str = "user"):
     return scan_path(path, actor=actor)
 
 
-def audit_log(limit: int = 100) -> list[dict[str, Any]]:
+def audit_log(limit: int = 100, action: str | None = None) -> list[dict[str, Any]]:
+    """Newest records first; ``action`` filters exactly, or by prefix when it ends with ``*``."""
     from mltrainer.audit import get_audit_trail
 
-    return get_audit_trail().log(limit=limit)
+    return get_audit_trail().log(limit=limit, action=action or None)
 
 
 def verify_audit() -> dict[str, Any]:
@@ -355,6 +357,20 @@ def scan_targets() -> dict[str, Path]:
 
     return {"Plugins (MLTRAINER_HOME/plugins)": get_settings().plugins_dir,
             "mlTrainer package": Path(mltrainer.__file__).parent}
+
+
+def violation_context(root: str | Path, violation: Any, context: int = 3) -> tuple[int, str]:
+    """``(first line number, text)`` of the scanned file around a violation, for display; falls back
+    to the violation's own excerpt when the file is no longer readable."""
+    base = Path(root)
+    path = base if base.is_file() else base / violation.path
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return int(violation.line), violation.excerpt
+    first = max(1, int(violation.line) - context)
+    last = min(len(lines), int(violation.line) + context)
+    return first, "\n".join(lines[first - 1:last])
 
 
 def list_overrides(active_only: bool = False) -> list[Any]:
