@@ -146,12 +146,16 @@ def parse_param_value(model_type: str, name: str, text: str) -> Any:
         try:
             value: Any = int(raw)
         except ValueError:
-            raise InvalidParameterError(f"{model_type} parameter {name} must be a whole number, got {raw!r}.") from None
+            raise InvalidParameterError(
+                f"{model_type} parameter {name} must be a whole number, got {raw!r}."
+            ) from None
     elif spec.type == "float":
         try:
             value = float(raw)
         except ValueError:
-            raise InvalidParameterError(f"{model_type} parameter {name} must be a number, got {raw!r}.") from None
+            raise InvalidParameterError(
+                f"{model_type} parameter {name} must be a number, got {raw!r}."
+            ) from None
     elif spec.type == "bool":
         if raw.lower() in _TRUE:
             value = True
@@ -178,7 +182,8 @@ def register_model_class(cls: type) -> type:
     model_type = getattr(cls, "model_type", None)
     if not isinstance(model_type, str) or not model_type.strip():
         raise InvalidInputError(
-            f"Plugin class {cls.__name__} needs a class attribute model_type naming its type, e.g. 'my_model'."
+            f"Plugin class {cls.__name__} needs a class attribute model_type naming its type, "
+            "e.g. 'my_model'."
         )
     if model_type in MODEL_TYPES:
         raise InvalidInputError(

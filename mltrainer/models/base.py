@@ -100,7 +100,8 @@ class ParamSpec:
                     raise InvalidParameterError(f"{where} must be a whole number, got {value!r}.")
             value = int(value)
         elif self.type == "float":
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            numeric = isinstance(value, (int, float, np.integer, np.floating))
+            if isinstance(value, (bool, np.bool_)) or not numeric:
                 raise InvalidParameterError(f"{where} must be a number, got {value!r}.")
             value = float(value)
             if not math.isfinite(value):
@@ -148,7 +149,9 @@ class SignalModel(BaseEstimator):
         )
 
     def _checked_params(self) -> dict[str, Any]:
-        params = {spec.name: spec.validate(getattr(self, spec.name), self.model_type) for spec in self.param_specs}
+        params = {
+            spec.name: spec.validate(getattr(self, spec.name), self.model_type) for spec in self.param_specs
+        }
         self._check_param_rules(params)
         return params
 
@@ -159,7 +162,8 @@ class SignalModel(BaseEstimator):
     def _check_bars(self, bars: Any, *, min_rows: int = 0) -> pd.DataFrame:
         if not isinstance(bars, pd.DataFrame):
             raise InvalidInputError(
-                f"bars must be a pandas DataFrame with columns {', '.join(BAR_COLUMNS)}; got {type(bars).__name__}."
+                f"bars must be a pandas DataFrame with columns {', '.join(BAR_COLUMNS)}; "
+                f"got {type(bars).__name__}."
             )
         missing = [c for c in BAR_COLUMNS if c not in bars.columns]
         if missing:
@@ -172,7 +176,9 @@ class SignalModel(BaseEstimator):
         if bars.index.tz is not None:
             raise InvalidInputError("bars must have a tz-naive date index; convert once at the data source.")
         if not bars.index.is_unique or not bars.index.is_monotonic_increasing:
-            raise InvalidInputError("bars must have ascending, unique dates; sort and drop duplicate dates first.")
+            raise InvalidInputError(
+                "bars must have ascending, unique dates; sort and drop duplicate dates first."
+            )
         if len(bars) < min_rows:
             raise InsufficientDataError(
                 f"{self.model_type} needs at least {min_rows} bars to fit with these parameters "
@@ -205,7 +211,8 @@ class SignalModel(BaseEstimator):
         self.n_training_bars_ = len(clean)
         self.training_start_ = clean.index[0]
         self.training_end_ = clean.index[-1]
-        log.debug("fitted %s on %d bars (%s..%s)", self.model_type, len(clean), clean.index[0], clean.index[-1])
+        log.debug("fitted %s on %d bars (%s..%s)", self.model_type, len(clean), clean.index[0],
+                  clean.index[-1])
         return self
 
     def _check_fitted(self) -> None:

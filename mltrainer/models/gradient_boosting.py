@@ -27,6 +27,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from mltrainer import features
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel
 
@@ -99,26 +100,59 @@ class GradientBoosting(SignalModel):
         "trades when the predicted probability clears a threshold."
     )
     param_specs = (
-        ParamSpec("horizon", 5, "int", "Bars ahead whose return sign is predicted (the label horizon).",
-                  min=1, max=250),
-        ParamSpec("probability_threshold", 0.55, "float", "Go long when P(up) is above this, short when below "
-                  "1 minus it.", min=0.5, max=1.0, exclusive_min=True, exclusive_max=True),
-        ParamSpec("allow_short", True, "bool", "Also take short positions when P(up) is low."),
-        ParamSpec("lookback_period", 20, "int", "Window of the z-score, %b, volatility and volume-ratio features.",
-                  min=2, max=500),
-        ParamSpec("momentum_period", 60, "int", "Bars in the momentum feature.", min=2, max=1000),
-        ParamSpec("trend_period", 50, "int", "Moving average for the distance-from-trend feature.", min=2, max=1000),
-        ParamSpec("n_estimators", 100, "int", "Boosting rounds (trees).", min=1, max=2000),
-        ParamSpec("learning_rate", 0.05, "float", "Shrinkage per tree.", min=0.0, max=1.0, exclusive_min=True),
-        ParamSpec("num_leaves", 15, "int", "Leaves per tree (model complexity).", min=2, max=256),
-        ParamSpec("min_child_samples", 50, "int", "Minimum training bars per leaf (guards against overfitting).",
-                  min=1, max=10000),
-        ParamSpec("macro_series", (), "str", "Comma-separated FRED series ids used as extra features, e.g. "
-                  "CPILFESL,BAA; empty for none. Values are used only after their publication.",),
-        ParamSpec("macro_lag_days", 30, "int", "Days after a monthly/quarterly period ends before its value is "
-                  "treated as known.", min=0, max=365),
-        ParamSpec("random_state", 0, "int", "Seed of LightGBM's randomness (training is deterministic).",
-                  min=0, max=2**31 - 1),
+        ParamSpec(
+            "horizon", 5, "int", min=1, max=250,
+            help="Bars ahead whose return sign is predicted (the label horizon).",
+        ),
+        ParamSpec(
+            "probability_threshold", 0.55, "float", min=0.5, max=1.0, exclusive_min=True, exclusive_max=True,
+            help="Go long when P(up) is above this, short when below 1 minus it.",
+        ),
+        ParamSpec(
+            "allow_short", True, "bool",
+            help="Also take short positions when P(up) is low.",
+        ),
+        ParamSpec(
+            "lookback_period", 20, "int", min=2, max=500,
+            help="Window of the z-score, %b, volatility and volume-ratio features.",
+        ),
+        ParamSpec(
+            "momentum_period", 60, "int", min=2, max=1000,
+            help="Bars in the momentum feature.",
+        ),
+        ParamSpec(
+            "trend_period", 50, "int", min=2, max=1000,
+            help="Moving average for the distance-from-trend feature.",
+        ),
+        ParamSpec(
+            "n_estimators", 100, "int", min=1, max=2000,
+            help="Boosting rounds (trees).",
+        ),
+        ParamSpec(
+            "learning_rate", 0.05, "float", min=0.0, max=1.0, exclusive_min=True,
+            help="Shrinkage per tree.",
+        ),
+        ParamSpec(
+            "num_leaves", 15, "int", min=2, max=256,
+            help="Leaves per tree (model complexity).",
+        ),
+        ParamSpec(
+            "min_child_samples", 50, "int", min=1, max=10000,
+            help="Minimum training bars per leaf (guards against overfitting).",
+        ),
+        ParamSpec(
+            "macro_series", (), "str",
+            help="Comma-separated FRED series ids used as extra features, e.g. CPILFESL,BAA; empty for "
+                 "none. Values are used only after their publication.",
+        ),
+        ParamSpec(
+            "macro_lag_days", 30, "int", min=0, max=365,
+            help="Days after a monthly/quarterly period ends before its value is treated as known.",
+        ),
+        ParamSpec(
+            "random_state", 0, "int", min=0, max=2**31 - 1,
+            help="Seed of LightGBM's randomness (training is deterministic).",
+        ),
     )
     analysis_columns = ("probability_up", "rsi", "zscore", "realized_vol")
 
@@ -155,19 +189,18 @@ class GradientBoosting(SignalModel):
         return self.warmup_bars + int(self.horizon) + self.min_training_rows
 
     def _features(self, bars: pd.DataFrame) -> pd.DataFrame:
-        from mltrainer import features as ft
-
         close = bars["close"]
         window = int(self.lookback_period)
-        cols: dict[str, pd.Series] = {f"return_{k}": ft.returns(close, periods=k) for k in _RETURN_LAGS}
-        cols["rsi"] = ft.rsi(close, period=14)
-        cols["zscore"] = ft.rolling_zscore(close, window)
-        cols["percent_b"] = ft.bollinger_percent_b(close, window=window)
-        cols["realized_vol"] = ft.realized_volatility(close, window=window, periods_per_year=_PERIODS_PER_YEAR)
-        cols["volume_ratio"] = ft.volume_ratio(bars["volume"], window=window)
-        cols["momentum"] = ft.momentum(close, int(self.momentum_period))
-        cols["atr_fraction"] = ft.atr(bars["high"], bars["low"], close, period=14) / close
-        cols["trend_distance"] = close / ft.sma(close, int(self.trend_period)) - 1.0
+        cols: dict[str, pd.Series] = {f"return_{k}": features.returns(close, periods=k) for k in _RETURN_LAGS}
+        cols["rsi"] = features.rsi(close, period=14)
+        cols["zscore"] = features.rolling_zscore(close, window)
+        cols["percent_b"] = features.bollinger_percent_b(close, window=window)
+        cols["realized_vol"] = features.realized_volatility(close, window=window,
+                                                            periods_per_year=_PERIODS_PER_YEAR)
+        cols["volume_ratio"] = features.volume_ratio(bars["volume"], window=window)
+        cols["momentum"] = features.momentum(close, int(self.momentum_period))
+        cols["atr_fraction"] = features.atr(bars["high"], bars["low"], close, period=14) / close
+        cols["trend_distance"] = close / features.sma(close, int(self.trend_period)) - 1.0
         frame = pd.DataFrame(cols, index=bars.index)
         for series_id in _parse_series_ids(self.macro_series):
             from mltrainer.data import load_series
@@ -191,7 +224,8 @@ class GradientBoosting(SignalModel):
         y_train = (forward[keep] > 0).astype(np.int64)
         if len(np.unique(y_train)) < 2:
             raise InvalidParameterError(
-                "gradient_boosting needs both up and down moves in the training labels; use a longer date range."
+                "gradient_boosting needs both up and down moves in the training labels; "
+                "use a longer date range."
             )
         self.classifier_ = LGBMClassifier(
             n_estimators=int(self.n_estimators), learning_rate=float(self.learning_rate),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mltrainer import features
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -41,34 +42,60 @@ class MeanReversion(SignalModel):
         "and RSI confirmation; exits back near the mean, on a z-score stop or after a maximum holding period."
     )
     param_specs = (
-        ParamSpec("lookback_period", 20, "int", "Bars in the moving average and standard deviation of the z-score.",
-                  min=2, max=500),
-        ParamSpec("entry_z", 2.0, "float", "Enter when the close is at least this many standard deviations from "
-                  "the mean.", min=0.0, max=10.0, exclusive_min=True),
-        ParamSpec("exit_z", 0.5, "float", "Exit once |z| is back at or below this (must be below entry_z).",
-                  min=0.0, max=10.0),
-        ParamSpec("stop_z", 3.5, "float", "Stop out when |z| stretches to this (must be above entry_z).",
-                  min=0.0, max=20.0, exclusive_min=True),
-        ParamSpec("bb_num_std", 2.0, "float", "Bollinger band width in standard deviations for the confirmation.",
-                  min=0.0, max=10.0, exclusive_min=True),
-        ParamSpec("volume_window", 20, "int", "Bars in the average volume the volume ratio compares against.",
-                  min=1, max=500),
-        ParamSpec("volume_spike", 1.0, "float", "Minimum volume ratio (volume / prior average) to enter; 0 disables.",
-                  min=0.0, max=20.0),
-        ParamSpec("rsi_period", 14, "int", "Bars in Wilder's RSI.", min=2, max=500),
-        ParamSpec("rsi_oversold", 35.0, "float", "Long entries need RSI at or below this level.",
-                  min=0.0, max=100.0, exclusive_min=True, exclusive_max=True),
-        ParamSpec("rsi_overbought", 65.0, "float", "Short entries need RSI at or above this level.",
-                  min=0.0, max=100.0, exclusive_min=True, exclusive_max=True),
-        ParamSpec("max_holding", 10, "int", "Close a position after this many bars; also the horizon of "
-                  "reversion_probability.", min=1, max=1000),
-        ParamSpec("allow_short", True, "bool", "Also fade upside stretches with short positions."),
+        ParamSpec(
+            "lookback_period", 20, "int", min=2, max=500,
+            help="Bars in the moving average and standard deviation of the z-score.",
+        ),
+        ParamSpec(
+            "entry_z", 2.0, "float", min=0.0, max=10.0, exclusive_min=True,
+            help="Enter when the close is at least this many standard deviations from the mean.",
+        ),
+        ParamSpec(
+            "exit_z", 0.5, "float", min=0.0, max=10.0,
+            help="Exit once |z| is back at or below this (must be below entry_z).",
+        ),
+        ParamSpec(
+            "stop_z", 3.5, "float", min=0.0, max=20.0, exclusive_min=True,
+            help="Stop out when |z| stretches to this (must be above entry_z).",
+        ),
+        ParamSpec(
+            "bb_num_std", 2.0, "float", min=0.0, max=10.0, exclusive_min=True,
+            help="Bollinger band width in standard deviations for the confirmation.",
+        ),
+        ParamSpec(
+            "volume_window", 20, "int", min=1, max=500,
+            help="Bars in the average volume the volume ratio compares against.",
+        ),
+        ParamSpec(
+            "volume_spike", 1.0, "float", min=0.0, max=20.0,
+            help="Minimum volume ratio (volume / prior average) to enter; 0 disables.",
+        ),
+        ParamSpec(
+            "rsi_period", 14, "int", min=2, max=500,
+            help="Bars in Wilder's RSI.",
+        ),
+        ParamSpec(
+            "rsi_oversold", 35.0, "float", min=0.0, max=100.0, exclusive_min=True, exclusive_max=True,
+            help="Long entries need RSI at or below this level.",
+        ),
+        ParamSpec(
+            "rsi_overbought", 65.0, "float", min=0.0, max=100.0, exclusive_min=True, exclusive_max=True,
+            help="Short entries need RSI at or above this level.",
+        ),
+        ParamSpec(
+            "max_holding", 10, "int", min=1, max=1000,
+            help="Close a position after this many bars; also the horizon of reversion_probability.",
+        ),
+        ParamSpec(
+            "allow_short", True, "bool",
+            help="Also fade upside stretches with short positions.",
+        ),
     )
     analysis_columns = ("zscore", "rsi", "reversion_probability", "exit_level", "percent_b")
 
-    def __init__(self, lookback_period=20, entry_z=2.0, exit_z=0.5, stop_z=3.5, bb_num_std=2.0, volume_window=20,
-                 volume_spike=1.0, rsi_period=14, rsi_oversold=35.0, rsi_overbought=65.0, max_holding=10,
-                 allow_short=True):
+    def __init__(self, lookback_period=20, entry_z=2.0, exit_z=0.5, stop_z=3.5, bb_num_std=2.0,
+                 volume_window=20, volume_spike=1.0, rsi_period=14, rsi_oversold=35.0, rsi_overbought=65.0,
+                 max_holding=10, allow_short=True):
         self.lookback_period = lookback_period
         self.entry_z = entry_z
         self.exit_z = exit_z
@@ -85,12 +112,14 @@ class MeanReversion(SignalModel):
     def _check_param_rules(self, params):
         if params["exit_z"] >= params["entry_z"]:
             raise InvalidParameterError(
-                f"mean_reversion exit_z ({params['exit_z']:g}) must be below entry_z ({params['entry_z']:g}); "
+                f"mean_reversion exit_z ({params['exit_z']:g}) must be below entry_z "
+                f"({params['entry_z']:g}); "
                 "lower exit_z or raise entry_z."
             )
         if params["stop_z"] <= params["entry_z"]:
             raise InvalidParameterError(
-                f"mean_reversion stop_z ({params['stop_z']:g}) must be above entry_z ({params['entry_z']:g}); "
+                f"mean_reversion stop_z ({params['stop_z']:g}) must be above entry_z "
+                f"({params['entry_z']:g}); "
                 "raise stop_z."
             )
         if params["rsi_oversold"] >= params["rsi_overbought"]:
@@ -108,8 +137,6 @@ class MeanReversion(SignalModel):
         return int(self.max_holding)
 
     def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
-        from mltrainer import features
-
         close = bars["close"]
         window = int(self.lookback_period)
         unit = features.bollinger_bands(close, window=window, num_std=1.0)

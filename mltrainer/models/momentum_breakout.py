@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from mltrainer import features
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -39,30 +40,56 @@ class MomentumBreakout(SignalModel):
         "maximum holding period."
     )
     param_specs = (
-        ParamSpec("lookback_period", 20, "int", "Bars over which momentum (the N-bar return) is measured.",
-                  min=2, max=500),
-        ParamSpec("breakout_threshold", 2.0, "float",
-                  "Momentum z-score needed to enter (|z| ≥ threshold).", min=0.0, max=10.0, exclusive_min=True),
-        ParamSpec("exit_threshold", 0.5, "float",
-                  "Exit when the momentum z-score fades below this level (must be below breakout_threshold).",
-                  min=-5.0, max=10.0),
-        ParamSpec("vol_window", 20, "int", "Bars of realized volatility used to scale momentum and filter entries.",
-                  min=2, max=500),
-        ParamSpec("volume_window", 20, "int", "Bars in the average volume the volume ratio compares against.",
-                  min=2, max=500),
-        ParamSpec("volume_quantile", 0.5, "float",
-                  "Quantile of the training volume ratios an entry's volume ratio must reach (0 disables).",
-                  min=0.0, max=1.0, exclusive_max=True),
-        ParamSpec("vol_filter_quantile", 0.05, "float",
-                  "Skip entries when realized volatility is below this training quantile or above 1 minus it.",
-                  min=0.0, max=0.5, exclusive_max=True),
-        ParamSpec("trend_period", 100, "int", "Long moving average: long only above it, short only below.",
-                  min=2, max=1000),
-        ParamSpec("atr_period", 14, "int", "Bars in the average true range used by the stop.", min=2, max=500),
-        ParamSpec("atr_stop_multiple", 2.0, "float", "Stop distance from the entry close in ATRs.",
-                  min=0.0, max=50.0, exclusive_min=True),
-        ParamSpec("max_holding", 20, "int", "Close a position after this many bars.", min=1, max=1000),
-        ParamSpec("allow_short", True, "bool", "Also take short breakouts (downside momentum)."),
+        ParamSpec(
+            "lookback_period", 20, "int", min=2, max=500,
+            help="Bars over which momentum (the N-bar return) is measured.",
+        ),
+        ParamSpec(
+            "breakout_threshold", 2.0, "float", min=0.0, max=10.0, exclusive_min=True,
+            help="Momentum z-score needed to enter (|z| ≥ threshold).",
+        ),
+        ParamSpec(
+            "exit_threshold", 0.5, "float", min=-5.0, max=10.0,
+            help="Exit when the momentum z-score fades below this level (must be below "
+                 "breakout_threshold).",
+        ),
+        ParamSpec(
+            "vol_window", 20, "int", min=2, max=500,
+            help="Bars of realized volatility used to scale momentum and filter entries.",
+        ),
+        ParamSpec(
+            "volume_window", 20, "int", min=2, max=500,
+            help="Bars in the average volume the volume ratio compares against.",
+        ),
+        ParamSpec(
+            "volume_quantile", 0.5, "float", min=0.0, max=1.0, exclusive_max=True,
+            help="Quantile of the training volume ratios an entry's volume ratio must reach (0 disables).",
+        ),
+        ParamSpec(
+            "vol_filter_quantile", 0.05, "float", min=0.0, max=0.5, exclusive_max=True,
+            help="Skip entries when realized volatility is below this training quantile or above 1 minus "
+                 "it.",
+        ),
+        ParamSpec(
+            "trend_period", 100, "int", min=2, max=1000,
+            help="Long moving average: long only above it, short only below.",
+        ),
+        ParamSpec(
+            "atr_period", 14, "int", min=2, max=500,
+            help="Bars in the average true range used by the stop.",
+        ),
+        ParamSpec(
+            "atr_stop_multiple", 2.0, "float", min=0.0, max=50.0, exclusive_min=True,
+            help="Stop distance from the entry close in ATRs.",
+        ),
+        ParamSpec(
+            "max_holding", 20, "int", min=1, max=1000,
+            help="Close a position after this many bars.",
+        ),
+        ParamSpec(
+            "allow_short", True, "bool",
+            help="Also take short breakouts (downside momentum).",
+        ),
     )
     analysis_columns = ("momentum_z", "breakout_level", "volume_ratio", "realized_vol", "atr")
 
@@ -99,8 +126,6 @@ class MomentumBreakout(SignalModel):
         return int(self.max_holding)
 
     def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
-        from mltrainer import features
-
         close = bars["close"]
         n = int(self.lookback_period)
         realized_vol = features.realized_volatility(close, window=int(self.vol_window),
@@ -125,7 +150,10 @@ class MomentumBreakout(SignalModel):
         vr = ind["volume_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
         rv = ind["realized_vol"].dropna()
         q = float(self.vol_filter_quantile)
-        self.volume_ratio_q_ = float(vr.quantile(float(self.volume_quantile))) if self.volume_quantile > 0 else 0.0
+        # A quantile of 0 switches the volume confirmation off.
+        self.volume_ratio_q_ = (
+            float(vr.quantile(float(self.volume_quantile))) if self.volume_quantile > 0 else 0.0
+        )
         self.vol_low_ = float(rv.quantile(q))
         self.vol_high_ = float(rv.quantile(1.0 - q))
 

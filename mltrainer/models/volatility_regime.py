@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from mltrainer import features
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -57,32 +58,62 @@ class VolatilityRegime(SignalModel):
         "between; includes a GARCH(1,1) volatility forecast."
     )
     param_specs = (
-        ParamSpec("vol_window", 20, "int", "Bars of realized volatility that define the regime.", min=2, max=500),
-        ParamSpec("low_quantile", 0.33, "float", "Training quantile of realized volatility below which the regime is "
-                  "low.", min=0.0, max=1.0, exclusive_min=True, exclusive_max=True),
-        ParamSpec("high_quantile", 0.67, "float", "Training quantile of realized volatility above which the regime "
-                  "is high (must be above low_quantile).", min=0.0, max=1.0, exclusive_min=True, exclusive_max=True),
-        ParamSpec("hysteresis", 0.1, "float", "Fraction by which volatility must cross a threshold to switch regime.",
-                  min=0.0, max=0.9),
-        ParamSpec("min_regime_duration", 5, "int", "Bars a regime must last before it can switch again.",
-                  min=1, max=500),
-        ParamSpec("lookback_period", 20, "int", "Bars in the momentum and mean-reversion z-scores.", min=2, max=500),
-        ParamSpec("entry_z", 1.5, "float", "Score needed to enter (|score| ≥ entry_z).", min=0.0, max=10.0,
-                  exclusive_min=True),
-        ParamSpec("high_vol_entry_multiplier", 1.5, "float", "Multiplies entry_z in the high-volatility regime "
-                  "(stricter entries).", min=1.0, max=10.0),
-        ParamSpec("exit_score", 0.25, "float", "Exit when the position's score falls to this level (must be below "
-                  "entry_z).", min=-5.0, max=10.0),
-        ParamSpec("max_holding", 20, "int", "Close a position after this many bars.", min=1, max=1000),
-        ParamSpec("forecast_horizon", 5, "int", "Bars ahead the vol_forecast column averages over.", min=1, max=250),
-        ParamSpec("allow_short", True, "bool", "Also take short positions."),
+        ParamSpec(
+            "vol_window", 20, "int", min=2, max=500,
+            help="Bars of realized volatility that define the regime.",
+        ),
+        ParamSpec(
+            "low_quantile", 0.33, "float", min=0.0, max=1.0, exclusive_min=True, exclusive_max=True,
+            help="Training quantile of realized volatility below which the regime is low.",
+        ),
+        ParamSpec(
+            "high_quantile", 0.67, "float", min=0.0, max=1.0, exclusive_min=True, exclusive_max=True,
+            help="Training quantile of realized volatility above which the regime is high (must be above "
+                 "low_quantile).",
+        ),
+        ParamSpec(
+            "hysteresis", 0.1, "float", min=0.0, max=0.9,
+            help="Fraction by which volatility must cross a threshold to switch regime.",
+        ),
+        ParamSpec(
+            "min_regime_duration", 5, "int", min=1, max=500,
+            help="Bars a regime must last before it can switch again.",
+        ),
+        ParamSpec(
+            "lookback_period", 20, "int", min=2, max=500,
+            help="Bars in the momentum and mean-reversion z-scores.",
+        ),
+        ParamSpec(
+            "entry_z", 1.5, "float", min=0.0, max=10.0, exclusive_min=True,
+            help="Score needed to enter (|score| ≥ entry_z).",
+        ),
+        ParamSpec(
+            "high_vol_entry_multiplier", 1.5, "float", min=1.0, max=10.0,
+            help="Multiplies entry_z in the high-volatility regime (stricter entries).",
+        ),
+        ParamSpec(
+            "exit_score", 0.25, "float", min=-5.0, max=10.0,
+            help="Exit when the position's score falls to this level (must be below entry_z).",
+        ),
+        ParamSpec(
+            "max_holding", 20, "int", min=1, max=1000,
+            help="Close a position after this many bars.",
+        ),
+        ParamSpec(
+            "forecast_horizon", 5, "int", min=1, max=250,
+            help="Bars ahead the vol_forecast column averages over.",
+        ),
+        ParamSpec(
+            "allow_short", True, "bool",
+            help="Also take short positions.",
+        ),
     )
     analysis_columns = ("regime", "realized_vol", "vol_forecast", "regime_score")
     min_training_rows = 250
 
-    def __init__(self, vol_window=20, low_quantile=0.33, high_quantile=0.67, hysteresis=0.1, min_regime_duration=5,
-                 lookback_period=20, entry_z=1.5, high_vol_entry_multiplier=1.5, exit_score=0.25, max_holding=20,
-                 forecast_horizon=5, allow_short=True):
+    def __init__(self, vol_window=20, low_quantile=0.33, high_quantile=0.67, hysteresis=0.1,
+                 min_regime_duration=5, lookback_period=20, entry_z=1.5, high_vol_entry_multiplier=1.5,
+                 exit_score=0.25, max_holding=20, forecast_horizon=5, allow_short=True):
         self.vol_window = vol_window
         self.low_quantile = low_quantile
         self.high_quantile = high_quantile
@@ -119,8 +150,6 @@ class VolatilityRegime(SignalModel):
     # -- volatility ------------------------------------------------------------------------------
     @staticmethod
     def _pct_log_returns(close: pd.Series) -> np.ndarray:
-        from mltrainer import features
-
         return 100.0 * features.log_returns(close, 1).to_numpy(dtype="float64")
 
     def _fit_garch(self, close: pd.Series) -> None:
@@ -179,8 +208,6 @@ class VolatilityRegime(SignalModel):
 
     # -- regimes ---------------------------------------------------------------------------------
     def _fit(self, bars: pd.DataFrame) -> None:
-        from mltrainer import features
-
         rv = features.realized_volatility(bars["close"], window=int(self.vol_window),
                                           periods_per_year=_PERIODS_PER_YEAR).dropna()
         self.vol_thresholds_ = (float(rv.quantile(float(self.low_quantile))),
@@ -215,11 +242,10 @@ class VolatilityRegime(SignalModel):
         return codes
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
-        from mltrainer import features
-
         close = bars["close"]
         n = int(self.lookback_period)
-        rv = features.realized_volatility(close, window=int(self.vol_window), periods_per_year=_PERIODS_PER_YEAR)
+        rv = features.realized_volatility(close, window=int(self.vol_window),
+                                          periods_per_year=_PERIODS_PER_YEAR)
         sigma_n = (rv / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)).where(lambda s: s > 0)
         trend = (features.log_returns(close, periods=n) / sigma_n).to_numpy()
         reversion = -features.rolling_zscore(close, n).to_numpy()

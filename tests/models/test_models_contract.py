@@ -86,7 +86,8 @@ def test_too_little_history_names_the_minimum(aapl, model_type):
     [
         ("momentum_breakout", {"lookback_period": 1}, "lookback_period must be >= 2"),
         ("momentum_breakout", {"breakout_threshold": 0.0}, "breakout_threshold must be > 0"),
-        ("momentum_breakout", {"exit_threshold": 2.5}, "exit_threshold (2.5) must be below breakout_threshold"),
+        ("momentum_breakout", {"exit_threshold": 2.5},
+         "exit_threshold (2.5) must be below breakout_threshold"),
         ("momentum_breakout", {"max_holding": 2.5}, "max_holding must be a whole number"),
         ("mean_reversion", {"exit_z": 2.0}, "exit_z (2) must be below entry_z (2)"),
         ("mean_reversion", {"stop_z": 1.5}, "stop_z (1.5) must be above entry_z"),

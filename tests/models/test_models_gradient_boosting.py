@@ -78,6 +78,8 @@ def test_macro_features_fit_predict_and_stay_causal(aapl, train_bars):
 
     model = create_model("gradient_boosting", macro_series="CPILFESL,BAA", n_estimators=30)
     model.fit(aapl.iloc[:train_bars])
-    assert model.feature_names_[-4:] == ("macro_CPILFESL", "macro_CPILFESL_change", "macro_BAA", "macro_BAA_change")
+    assert model.feature_names_[-4:] == (
+        "macro_CPILFESL", "macro_CPILFESL_change", "macro_BAA", "macro_BAA_change"
+    )
     assert model.macro_series == "CPILFESL,BAA"  # fit never rewrites params
     assert check_lookahead(model, aapl.iloc[:2600], n_cuts=4) == []

@@ -29,7 +29,8 @@ def runs(signal: np.ndarray) -> list[tuple[int, int, int]]:
 # -- momentum_breakout ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def momentum(aapl, train_bars):
-    model = create_model("momentum_breakout", max_holding=12, atr_stop_multiple=1.5, exit_threshold=1.0).fit(aapl.iloc[:train_bars])
+    model = create_model("momentum_breakout", max_holding=12, atr_stop_multiple=1.5, exit_threshold=1.0)
+    model.fit(aapl.iloc[:train_bars])
     return model, model.predict(aapl)
 
 
