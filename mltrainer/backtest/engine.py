@@ -179,7 +179,7 @@ def run_backtest(
     index = bars.index
     equity = pd.Series(sim.equity, index=index, name="equity")
     returns = pd.Series(_returns_from_equity(sim.equity), index=index, name="return")
-    positions = pd.Series(sim.positions, index=index, name="position")
+    positions = pd.Series(sim.positions.astype(np.int64), index=index, name="position")
     trades = _trades_frame(sim, index)
     benchmark_equity = pd.Series(close / close[0], index=index, name="buy_and_hold_equity")
 
