@@ -6,7 +6,8 @@ standard deviations of the same window — the Bollinger middle and width — so
 
 - ``zscore <= -entry_z``;
 - Bollinger confirmation: ``percent_b <= 0`` (close at or below the lower ``bb_num_std`` band);
-- a volume spike: volume ratio >= ``volume_spike``;
+- a volume spike: volume ratio >= ``volume_spike`` (skipped when the training bars have no volume:
+  ``volume_available_`` is False when fewer than half of them have a volume ratio);
 - RSI oversold: ``rsi <= rsi_oversold``;
 
 and a short the mirror image (``rsi >= rsi_overbought``). A position exits when price is back near
@@ -154,7 +155,10 @@ class MeanReversion(SignalModel):
         }, index=bars.index)
 
     def _fit(self, bars: pd.DataFrame) -> None:
-        z = self._indicators(bars)["zscore"].to_numpy()
+        ind = self._indicators(bars)
+        live = ind["volume_ratio"].iloc[self.warmup_bars:]
+        self.volume_available_ = bool(np.isfinite(live.to_numpy()).mean() >= 0.5) if len(live) else False
+        z = ind["zscore"].to_numpy()
         horizon = int(self.max_holding)
         exit_z = float(self.exit_z)
         n = len(z)
@@ -196,7 +200,7 @@ class MeanReversion(SignalModel):
         vr = ind["volume_ratio"].to_numpy()
         entry_z = float(self.entry_z)
         with np.errstate(invalid="ignore"):
-            volume_ok = vr >= float(self.volume_spike)
+            volume_ok = vr >= float(self.volume_spike) if self.volume_available_ else np.ones(len(z), bool)
             long_entry = (z <= -entry_z) & (pb <= 0.0) & volume_ok & (rsi <= float(self.rsi_oversold))
             short_entry = ((z >= entry_z) & (pb >= 1.0) & volume_ok & (rsi >= float(self.rsi_overbought))
                            & bool(self.allow_short))

@@ -11,6 +11,10 @@ Momentum z-score: the N-bar log return divided by its expected spread, ``σ_dail
   ``vol_filter_quantile`` / ``1 - vol_filter_quantile`` quantiles of the training bars;
 - a trend filter: long only above the ``trend_period`` moving average, short only below.
 
+Bars without volume (e.g. an index from a provider that reports none) cannot confirm anything: when
+fewer than half the training bars have a volume ratio, ``volume_available_`` is False and the
+volume confirmation is skipped rather than blocking every entry.
+
 A position is held until the momentum z fades below ``exit_threshold`` (toward zero), the close
 crosses the ATR stop fixed at entry (``atr_stop_multiple`` × ATR), or ``max_holding`` bars pass.
 """
@@ -149,10 +153,12 @@ class MomentumBreakout(SignalModel):
         ind = self._indicators(bars).iloc[self.warmup_bars:]
         vr = ind["volume_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
         rv = ind["realized_vol"].dropna()
+        self.volume_available_ = bool(len(vr) >= 0.5 * len(ind))
         q = float(self.vol_filter_quantile)
         # A quantile of 0 switches the volume confirmation off.
         self.volume_ratio_q_ = (
-            float(vr.quantile(float(self.volume_quantile))) if self.volume_quantile > 0 else 0.0
+            float(vr.quantile(float(self.volume_quantile)))
+            if self.volume_quantile > 0 and self.volume_available_ else 0.0
         )
         self.vol_low_ = float(rv.quantile(q))
         self.vol_high_ = float(rv.quantile(1.0 - q))
@@ -162,8 +168,9 @@ class MomentumBreakout(SignalModel):
         close = bars["close"]
         z = ind["momentum_z"].to_numpy()
         thr = float(self.breakout_threshold)
+        volume_ok = (ind["volume_ratio"] >= self.volume_ratio_q_) if self.volume_available_ else True
         ok = (
-            (ind["volume_ratio"] >= self.volume_ratio_q_)
+            volume_ok
             & (ind["realized_vol"] >= self.vol_low_)
             & (ind["realized_vol"] <= self.vol_high_)
         ).to_numpy()

@@ -182,3 +182,14 @@ def test_describe_model_types_is_strict_json():
 
     text = json.dumps(describe_model_types(), allow_nan=False)
     assert '"model_type": "gradient_boosting"' in text
+
+
+@pytest.mark.parametrize("model_type", ["momentum_breakout", "mean_reversion"])
+def test_bars_without_volume_skip_the_volume_confirmation(fitted_models, gspc, train_bars, model_type):
+    # Some providers report no volume for an index; the volume filter must not block every entry.
+    no_volume = gspc.assign(volume=0.0)
+    model = create_model(model_type).fit(no_volume.iloc[:train_bars])
+    assert model.volume_available_ is False
+    signal = model.predict(no_volume)["signal"]
+    assert (signal != 0).sum() > (fitted_models[(model_type, "^GSPC")][1]["signal"] != 0).sum() * 0.5
+    assert fitted_models[(model_type, "^GSPC")][0].volume_available_ is True
