@@ -26,7 +26,7 @@ from mltrainer.compliance._resolver import (
 )
 from mltrainer.compliance.rules import RULES
 
-__all__ = ["Finding", "FileChecker", "is_test_path"]
+__all__ = ["Finding", "FileChecker", "is_test_path", "drop_supplied_by_subclasses"]
 
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _ATTRIBUTE_ERRORS = frozenset({"AttributeError", "Exception", "BaseException", "ImportError"})
@@ -63,6 +63,8 @@ class Finding:
     message: str
     scope: str
     key_text: str
+    owner: str | None = None  # missing-method: the class and the member it lacks
+    member: str | None = None
 
 
 def is_test_path(relpath: str) -> bool:
@@ -132,7 +134,7 @@ class FileChecker(ast.NodeVisitor):
     """Apply every enabled rule to one module."""
 
     def __init__(self, tree: ast.Module, source_lines: list[str], module_name: str, is_package: bool,
-                 resolver: Resolver, relpath: str, rules: frozenset[str]):
+                 resolver: Resolver, relpath: str, rules: frozenset[str], is_test: bool | None = None):
         self.tree = tree
         self.lines = source_lines
         self.module_name = module_name
@@ -140,9 +142,17 @@ class FileChecker(ast.NodeVisitor):
         self.resolver = resolver
         self.relpath = relpath
         self.rules = rules
-        self.is_test = is_test_path(relpath)
+        self.is_test = is_test_path(relpath) if is_test is None else is_test
         self.top_package = relpath.split("/")[0].removesuffix(".py") if "/" in relpath else ""
+        # ``pkg/compat/cupy/linalg.py`` adapts cupy: it is only imported when cupy is installed.
+        self.adapter_for = frozenset(relpath.removesuffix(".py").split("/")[1:])
+        # ``#!`` + ``if __name__ == "__main__"``: a developer/build script run in its own environment.
+        self.is_script = bool(source_lines and source_lines[0].startswith("#!")) and any(
+            isinstance(stmt, ast.If) and "__main__" in _unparse(stmt.test) for stmt in tree.body
+        )
         self.findings: list[Finding] = []
+        # (class, base names, members it defines): lets the scanner see subclasses in other files.
+        self.class_index: list[tuple[str, frozenset[str], frozenset[str]]] = []
         self.scope: list[str] = []
         self.import_guard = 0
         self.attribute_guard = 0
@@ -152,13 +162,13 @@ class FileChecker(ast.NodeVisitor):
         if resolver.module(module_name) is None:
             # Source given as text (not importable from the tree): resolve local bases from it.
             summary = ModuleSummary(module_name, "source", None, is_package, [], True)
-            summarise(tree, module_name, is_package, summary)
+            summarise(tree, module_name, is_package, summary, "\n".join(source_lines))
             resolver._modules[module_name] = summary
         self._collect_bindings()
 
     # -- helpers --------------------------------------------------------------------------------------
     def _emit(self, rule: str, node: ast.AST, message: str, severity: str | None = None,
-              key: ast.AST | str | None = None) -> None:
+              key: ast.AST | str | None = None, owner: str | None = None, member: str | None = None) -> None:
         if rule not in self.rules:
             return
         key_node = node if key is None else key
@@ -168,10 +178,13 @@ class FileChecker(ast.NodeVisitor):
             severity=severity or RULES[rule].default_severity,
             line=getattr(node, "lineno", 1),
             col=getattr(node, "col_offset", 0) + 1,
-            end_line=getattr(node, "end_lineno", None) or getattr(node, "lineno", 1),
+            end_line=(getattr(node, "lineno", 1) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                      else getattr(node, "end_lineno", None) or getattr(node, "lineno", 1)),
             message=message,
             scope=".".join(self.scope) or "<module>",
             key_text=" ".join(key_text.split()),
+            owner=owner,
+            member=member,
         ))
 
     def _collect_bindings(self) -> None:
@@ -181,6 +194,7 @@ class FileChecker(ast.NodeVisitor):
         self.imported_modules: set[str] = set()
         self.rebound: set[str] = set()
         self.attrs_set: set[tuple[str, str]] = set()
+        self.importorskip: set[str] = set()
         conflicting: set[str] = set()
 
         def bind(name: str, target: str, is_module: bool) -> None:
@@ -231,6 +245,26 @@ class FileChecker(ast.NodeVisitor):
                         self.attrs_set.add((node.args[0].id, name_arg.value))
             elif isinstance(node, ast.comprehension):
                 self.rebound.update(_target_names(node.target))
+            if isinstance(node, ast.Call):
+                callee = _last_name(node.func)
+                first = node.args[0] if node.args else None
+                if callee == "importorskip" and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    self.importorskip.add(first.value.split(".")[0])
+                elif callee == "reload" and isinstance(first, ast.Name):
+                    conflicting.add(first.id)  # a reloaded module may gain attributes we cannot see
+        # Names bound to HTTP clients/sessions (``s = requests.Session()``, ``with httpx.Client() as c``).
+        self.http_clients: set[str] = set()
+        for node in ast.walk(self.tree):
+            pairs = []
+            if isinstance(node, ast.Assign):
+                pairs = [(t, node.value) for t in node.targets]
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                pairs = [(i.optional_vars, i.context_expr) for i in node.items if i.optional_vars is not None]
+            for target, value in pairs:
+                if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+                    origin = self.qualname(value.func)
+                    if origin and origin.startswith(_HTTP_MODULES):
+                        self.http_clients.add(target.id)
         for name in conflicting | self.rebound:
             self.module_aliases.pop(name, None)
         for name in conflicting:
@@ -262,7 +296,11 @@ class FileChecker(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._check_builder_name(node)
+        # @pytest.mark.skipif(not PY313, ...) and friends gate the body like an ``if``.
+        gated = any(_is_version_gate(d) for d in node.decorator_list)
+        self.version_gate += gated
         self._scoped(node, node.name, True)
+        self.version_gate -= gated
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -279,7 +317,12 @@ class FileChecker(ast.NodeVisitor):
             self.visit(stmt)
         self.import_guard -= import_guard
         self.attribute_guard -= attr_guard
-        for part in (node.handlers, node.orelse, node.finalbody):
+        # An import in an ``except ImportError`` handler is the fallback of the one that failed.
+        self.import_guard += import_guard
+        for handler in node.handlers:
+            self.visit(handler)
+        self.import_guard -= import_guard
+        for part in (node.orelse, node.finalbody):
             for stmt in part:
                 self.visit(stmt)
 
@@ -300,10 +343,24 @@ class FileChecker(ast.NodeVisitor):
 
     # -- imports: missing-module, missing-name, synthetic-data, unapproved-source ------------------------
     def _import_severity(self, missing_top: str | None) -> str:
+        """Severity of an unresolvable import.
+
+        critical by default; low when guarded (except ImportError), type-only, version/platform-gated,
+        skipped by ``pytest.importorskip`` in the same file, or an optional extra declared by the
+        file's own distribution, or in an adapter module for that package (its name is part of the
+        file's path, e.g. ``compat/cupy/linalg.py``); medium for a lazy import (inside a function) of another top-level
+        package (or any import in a standalone ``#!`` script with a ``__main__`` guard): the module loads
+        and only that function fails — the optional-dependency idiom.
+        """
         if self.import_guard or self.type_checking or self.version_gate:
             return "low"
-        if missing_top and self.top_package and _norm(missing_top) in _optional_extras(self.top_package):
-            return "low"
+        if missing_top:
+            if missing_top in self.importorskip or missing_top in self.adapter_for:
+                return "low"
+            if self.top_package and _norm(missing_top) in _optional_extras(self.top_package):
+                return "low"
+            if (self.function_depth or self.is_script) and missing_top != self.top_package:
+                return "medium"
         return "critical"
 
     def visit_Import(self, node: ast.Import) -> None:
@@ -390,12 +447,13 @@ class FileChecker(ast.NodeVisitor):
             self.emit_missing_attribute(node, module, attr)
 
     def emit_missing_attribute(self, node: ast.Attribute, module: str, attr: str) -> None:
+        severity = "low" if self.version_gate else "critical"
         info = self.resolver.module(module)
         close = difflib.get_close_matches(attr, sorted(n for n in (info.names if info else ()) if not n.startswith("_")), n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         self._emit("missing-attribute", node,
                    f"Module `{module}` has no attribute `{attr}`; this raises AttributeError when run.{hint} "
-                   "Use a function that exists or implement it.", "critical")
+                   "Use a function that exists or implement it.", severity)
 
     def visit_Call(self, node: ast.Call) -> None:
         name = self.qualname(node.func)
@@ -468,8 +526,13 @@ class FileChecker(ast.NodeVisitor):
     def _check_http(self, node: ast.Call, name: str | None) -> None:
         if "unapproved-source" not in self.rules:
             return
-        func_name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-        is_http = bool(name and name.startswith(_HTTP_MODULES)) or func_name in _HTTP_METHODS
+        on_client = (
+            isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in self.http_clients
+            and node.func.attr in _HTTP_METHODS
+        )
+        is_http = bool(name and name.startswith(_HTTP_MODULES)) or on_client
         candidates = []
         if is_http and node.args:
             candidates.append(node.args[0])
@@ -533,6 +596,12 @@ class FileChecker(ast.NodeVisitor):
                 if node.name in local:
                     duplicates.add(node.name)
                 local[node.name] = node
+        for node in local.values():
+            self.class_index.append((node.name, frozenset(filter(None, (_last_name(b) for b in node.bases))),
+                                     frozenset(n.name for n in node.body
+                                               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                                     | frozenset(t for n in node.body if isinstance(n, ast.Assign)
+                                                 for tg in n.targets for t in _target_names(tg))))
         for name in duplicates:
             local.pop(name)
         set_later = {attr for owner, attr in self.attrs_set if owner in local}
@@ -564,7 +633,7 @@ class FileChecker(ast.NodeVisitor):
                     self._emit("missing-method", call,
                                f"`{receiver}.{attr}(...)` calls a method that class `{node.name}` and its "
                                f"bases do not define. Implement `{attr}` on `{node.name}` or call an "
-                               "existing method.")
+                               "existing method.", owner=node.name, member=attr)
                     self.scope = []
 
 
@@ -662,8 +731,8 @@ def _looks_like_secret(value: str) -> bool:
         return False
     if _PLACEHOLDER.search(text) or len(set(text)) <= 3:
         return False
-    if text.lower().startswith(("http://", "https://", "/", "./", "~")) or text.isidentifier():
-        return False
+    if text.lower().startswith(("http://", "https://", "/", "./", "~")) or re.fullmatch(r"[A-Z][A-Z0-9_]*", text):
+        return False  # URLs, paths and environment-variable names are not credentials
     has_digit = any(c.isdigit() for c in text)
     has_alpha = any(c.isalpha() for c in text)
     return has_digit and has_alpha and _entropy_bits(text) >= options["min_entropy_bits_per_char"]
@@ -680,3 +749,31 @@ def _unparse(node: ast.AST) -> str:
         return ast.unparse(node)
     except Exception:
         return type(node).__name__
+
+
+def drop_supplied_by_subclasses(findings: list[Finding],
+                                class_index: list[tuple[str, frozenset[str], frozenset[str]]]) -> list[Finding]:
+    """Template-method bases across files: drop ``missing-method`` findings for a member that some
+    (transitive) subclass anywhere in the scanned tree defines. Matching is by class name, which can
+    only remove findings, never add them."""
+    children: dict[str, list[tuple[str, frozenset[str]]]] = {}
+    for name, bases, members in class_index:
+        for base in bases:
+            children.setdefault(base, []).append((name, members))
+    cache: dict[str, frozenset[str]] = {}
+
+    def supplied(name: str) -> frozenset[str]:
+        if name not in cache:
+            cache[name] = frozenset()
+            found: set[str] = set()
+            frontier, seen = [name], {name}
+            while frontier:
+                for child, members in children.get(frontier.pop(), []):
+                    found |= members
+                    if child not in seen:
+                        seen.add(child)
+                        frontier.append(child)
+            cache[name] = frozenset(found)
+        return cache[name]
+
+    return [f for f in findings if f.rule != "missing-method" or f.member not in supplied(f.owner or "")]

@@ -59,7 +59,6 @@ class ModuleSummary:
     # name -> (module, attribute or None): how each imported name is bound at the top level
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
-    tree: ast.Module | None = None
 
 
 @dataclass
@@ -133,8 +132,15 @@ def _is_type_checking(test: ast.AST) -> bool:
     )
 
 
-def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSummary) -> None:
-    """Fill ``summary`` from a module's AST: its top-level names, imports, classes, ``__all__``."""
+_DYNAMIC_MARKERS = ("global", "globals(", "vars(", "exec(", "setattr(", "sys.modules", ":=")
+
+
+def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSummary,
+              source: str | bytes | None = None) -> None:
+    """Fill ``summary`` from a module's AST: its top-level names, imports, classes, ``__all__``.
+
+    ``source`` (optional) lets us skip the whole-tree walk for dynamic tricks when none can occur.
+    """
     names = summary.names
 
     def visit_block(body: list[ast.stmt]) -> None:
@@ -224,6 +230,17 @@ def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSumm
                 summary.all_dynamic = True
 
     visit_block(tree.body)
+    if source is not None:
+        text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+        if not any(marker in text for marker in _DYNAMIC_MARKERS):
+            if "__getattr__" in names:
+                summary.open_ended = True
+            if summary.all_dynamic:
+                summary.all_names = None
+            return
+    own_aliases = {alias for alias, (mod, attr) in summary.imports.items()
+                   if (attr is None and mod == name) or (attr is not None and f"{mod}.{attr}" == name)}
+    own_aliases.add(name.rpartition(".")[2])  # ``from numpy import dtypes`` inside numpy/dtypes.py
     # Anything that can create module attributes we cannot see statically makes the module open.
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
@@ -235,9 +252,20 @@ def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSumm
         }:
             if node.func.id in {"globals", "vars"} or node.func.id == "exec":
                 summary.open_ended = True
-            elif node.func.id == "setattr" and node.args and _mentions_sys_modules(node.args[0]):
+            elif node.func.id == "setattr" and node.args and (
+                _mentions_sys_modules(node.args[0])
+                or (isinstance(node.args[0], ast.Name) and node.args[0].id in own_aliases)
+            ):
                 summary.open_ended = True
         elif isinstance(node, ast.Subscript) and _mentions_sys_modules(node):
+            summary.open_ended = True
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "__all__"
+        ):
+            summary.all_dynamic = True  # __all__.append(...) in a helper: names added at import time
             summary.open_ended = True
     if "__getattr__" in names:
         summary.open_ended = True
@@ -263,6 +291,12 @@ class Resolver:
         self._modules: dict[str, ModuleSummary | None] = {}
         self._imported_dirs: dict[str, set[str] | None] = {}
         self._class_cache: dict[tuple[str, str], ClassMembers | None] = {}
+        # Parsed in-tree files, kept until the scanner takes them, so each file is parsed once.
+        self._trees: dict[str, ast.Module] = {}
+
+    def take_tree(self, path: Path) -> ast.Module | None:
+        """The AST of a scanned file if the resolver already parsed it (handed over once)."""
+        return self._trees.pop(str(path.resolve()), None)
 
     # -- finding modules ----------------------------------------------------------------------------
     def _in_tree(self, origin: str | None) -> bool:
@@ -316,8 +350,23 @@ class Resolver:
         except Exception:
             spec = None
         summary = None if spec is None else self._summarise_spec(fullname, spec)
+        if summary is None:
+            summary = self._already_loaded(fullname)
         self._modules[fullname] = summary
         return summary
+
+    def _already_loaded(self, fullname: str) -> ModuleSummary | None:
+        """Modules that exist only in ``sys.modules`` (``os.path`` is posixpath): installed, not ours."""
+        module = sys.modules.get(fullname)
+        if module is None:
+            return None
+        origin = getattr(module, "__file__", None)
+        if origin and (self._in_tree(origin) or any(
+            Path(origin).resolve().is_relative_to(root) for root in self.tree_roots
+        )):
+            return None
+        return ModuleSummary(fullname, "compiled", origin, hasattr(module, "__path__"),
+                             list(getattr(module, "__path__", []) or []), False)
 
     def exists(self, fullname: str) -> bool:
         return self.module(fullname) is not None
@@ -345,12 +394,16 @@ class Resolver:
             return summary
         if source_path is not None:
             try:
-                tree = ast.parse(source_path.read_bytes(), filename=str(source_path))
+                source = source_path.read_bytes()
+                tree = ast.parse(source, filename=str(source_path))
             except (SyntaxError, ValueError, OSError):
                 summary.kind = "opaque"
                 return summary
-            summary.tree = tree
-            summarise(tree, fullname, is_package, summary)
+            if in_tree:
+                self._trees[str(source_path.resolve())] = tree
+            summarise(tree, fullname, is_package, summary, source)
+            if summary.kind == "stub" and not in_tree and self._imported_dir(fullname) is not None:
+                summary.kind = "compiled"  # the real module is authoritative; stubs are often partial
             return summary
         if not in_tree:
             summary.kind = "compiled"
@@ -389,6 +442,8 @@ class Resolver:
             return True  # a name a module promises in __all__ exists (enum.global_enum, lazy tricks)
         if info.is_package and self.submodule_exists(module, name):
             return True
+        if info.kind == "stub" and info.origin and not info.origin.endswith(".pyi"):
+            return None  # stub of a compiled module we may not import: stubs are often partial
         unknown = False
         for star in info.star_imports:
             answer = self.exports(star, name, depth + 1)
@@ -561,19 +616,37 @@ def class_body_names(node: ast.ClassDef) -> tuple[set[str], bool]:
             continue
         args = stmt.args.posonlyargs + stmt.args.args
         receiver = args[0].arg if args else None
+        restoring = stmt.name == "__setstate__"  # restores attributes that were set elsewhere
         for sub in ast.walk(stmt):
             if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, (ast.Store, ast.Del)):
                 if isinstance(sub.value, ast.Name) and sub.value.id in {receiver, "self", "cls"}:
                     names.add(sub.attr)
-            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id in {
-                "setattr", "vars",
-            }:
-                complete = False
-            elif isinstance(sub, ast.Attribute) and sub.attr == "__dict__":
-                complete = False
-            elif isinstance(sub, ast.Name) and sub.id == "__class__":
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "setattr":
+                # A literal name is a member. A computed one (sklearn's ``set_params``/``set_*_request``)
+                # re-sets known parameters or adds generated helpers; treating it as "anything may exist"
+                # would exempt every estimator, so it is ignored.
+                name_arg = sub.args[1] if len(sub.args) > 1 else None
+                if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
+                    names.add(name_arg.value)
+            elif not restoring and _mutates_dict(sub):
                 complete = False
     return names, complete
+
+
+def _mutates_dict(node: ast.AST) -> bool:
+    """``x.__dict__.update(...)`` / ``x.__dict__[k] = v`` / ``vars(x).update(...)``."""
+    def is_dict(expr: ast.AST) -> bool:
+        return (isinstance(expr, ast.Attribute) and expr.attr == "__dict__") or (
+            isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name) and expr.func.id == "vars"
+        )
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+        "update", "setdefault", "__setitem__",
+    ):
+        return is_dict(node.func.value)
+    if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store):
+        return is_dict(node.value)
+    return False
 
 
 def _last_name(node: ast.AST) -> str | None:

@@ -20,13 +20,13 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from mltrainer.compliance._checks import FileChecker, Finding
+from mltrainer.compliance._checks import FileChecker, Finding, drop_supplied_by_subclasses, is_test_path
 from mltrainer.compliance._resolver import Resolver, module_name_for_file
 from mltrainer.compliance.report import ScanReport, Violation, check_severity
 from mltrainer.compliance.rules import RULES, severity_rank
 from mltrainer.errors import InvalidInputError
 
-__all__ = ["scan_path", "scan_source", "scan_files", "iter_python_files", "record_audit"]
+__all__ = ["scan_path", "scan_source", "scan_file_content", "scan_files", "iter_python_files", "record_audit"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _excerpt(lines: list[str], start: int, end: int) -> str:
     return textwrap.dedent("\n".join(line.rstrip() for line in chunk)).strip("\n")
 
 
-def _violations_for(findings: list[Finding], lines: list[str], relpath: str) -> list[Violation]:
+def _violations_for(findings: list[Finding], lines: list[str], relpath: str, display: str) -> list[Violation]:
     seen: Counter[tuple[str, str, str]] = Counter()
     out = []
     for f in sorted(findings, key=lambda f: (f.line, f.col, f.rule)):
@@ -78,7 +78,7 @@ def _violations_for(findings: list[Finding], lines: list[str], relpath: str) -> 
         occurrence = seen[key]
         seen[key] += 1
         out.append(Violation(
-            rule=f.rule, severity=f.severity, path=relpath, line=f.line, col=f.col, message=f.message,
+            rule=f.rule, severity=f.severity, path=display, line=f.line, col=f.col, message=f.message,
             excerpt=_excerpt(lines, f.line, f.end_line),
             fingerprint=_fingerprint(f.rule, relpath, f.scope, f.key_text, occurrence),
         ))
@@ -86,18 +86,34 @@ def _violations_for(findings: list[Finding], lines: list[str], relpath: str) -> 
 
 
 def _scan_text(text: str, relpath: str, module_name: str, is_package: bool, resolver: Resolver,
-               rules: frozenset[str]) -> list[Violation]:
+               rules: frozenset[str], tree: ast.Module | None = None,
+               display: str | None = None) -> list[Violation]:
+    """Findings of one file. ``relpath`` (from the source root) keys fingerprints and path allowances;
+    ``display`` (from the folder holding the scanned root) is what reports show and what decides
+    whether the file is in a test folder."""
+    findings, lines = _findings_for(text, relpath, module_name, is_package, resolver, rules, tree, display)
+    return _violations_for(findings, lines, relpath, display or relpath)
+
+
+def _findings_for(text: str, relpath: str, module_name: str, is_package: bool, resolver: Resolver,
+                  rules: frozenset[str], tree: ast.Module | None = None, display: str | None = None,
+                  class_index: list | None = None) -> tuple[list[Finding], list[str]]:
+    display = display or relpath
     lines = text.splitlines()
     try:
-        tree = ast.parse(text, filename=relpath)
+        tree = tree or ast.parse(text, filename=relpath)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None) or 1
         finding = Finding(SYNTAX_RULE, "critical", line, (getattr(exc, "offset", None) or 0) + 1, line,
                           f"The file does not parse ({getattr(exc, 'msg', exc)}), so it cannot be checked or "
                           "run. Fix the syntax error.", "<module>", SYNTAX_RULE)
-        return _violations_for([finding], lines, relpath)
-    checker = FileChecker(tree, lines, module_name, is_package, resolver, relpath, rules)
-    return _violations_for(checker.run(), lines, relpath)
+        return [finding], lines
+    checker = FileChecker(tree, lines, module_name, is_package, resolver, relpath, rules,
+                          is_test=is_test_path(display) or is_test_path(relpath))
+    findings = checker.run()
+    if class_index is not None:
+        class_index.extend(checker.class_index)
+    return drop_supplied_by_subclasses(findings, checker.class_index), lines
 
 
 def scan_files(files: list[Path], scanned: list[Path], rules: frozenset[str]) -> list[Violation]:
@@ -110,16 +126,28 @@ def scan_files(files: list[Path], scanned: list[Path], rules: frozenset[str]) ->
         if root not in roots:
             roots.append(root)
     resolver = Resolver(tree_roots=roots, scanned_paths=scanned)
-    violations: list[Violation] = []
+    bases = [p.resolve().parent for p in scanned]
+    class_index: list = []
+    per_file = []
     for file, module_name, root in located:
-        relpath = file.resolve().relative_to(root).as_posix()
+        resolved = file.resolve()
+        relpath = resolved.relative_to(root).as_posix()
+        base = next((b for b in bases if resolved.is_relative_to(b)), root)
+        display = resolved.relative_to(base).as_posix()
         try:
             text = file.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInputError(f"Cannot read {relpath} as UTF-8 text ({type(exc).__name__}); "
                                     "save it as UTF-8 and scan again.") from None
-        violations += _scan_text(text, relpath, module_name or file.stem, file.name == "__init__.py",
-                                 resolver, rules)
+        name = module_name or file.stem
+        resolver.module(name)  # parses the file once for both the resolver and the checks
+        findings, lines = _findings_for(text, relpath, name, file.name == "__init__.py", resolver, rules,
+                                        resolver.take_tree(file), display, class_index)
+        if findings:
+            per_file.append((findings, lines, relpath, display))
+    violations: list[Violation] = []
+    for findings, lines, relpath, display in per_file:
+        violations += _violations_for(drop_supplied_by_subclasses(findings, class_index), lines, relpath, display)
     return violations
 
 
@@ -160,19 +188,44 @@ def scan_path(path: str | Path, actor: str = "user", fail_on: str = "critical",
     start = time.perf_counter()
     files = iter_python_files(root)
     violations = scan_files(files, [root], chosen)
+    return _finish(str(path), len(files), violations, start, actor, fail_on, apply_overrides)
+
+
+def scan_file_content(path: Path, content: bytes, actor: str = "system", fail_on: str = "critical",
+                      apply_overrides: bool = True) -> ScanReport:
+    """Scan ``content`` as if it were the file at ``path`` (which need not exist yet), audited.
+
+    The plugin loader scans exactly the bytes it will execute, so the file cannot change in between.
+    """
+    check_severity(fail_on)
+    start = time.perf_counter()
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path.name} is not UTF-8 text: save it as UTF-8 and try again.") from None
+    module_name, root = module_name_for_file(path)
+    resolver = Resolver(tree_roots=[root], scanned_paths=[path])
+    relpath = path.resolve().relative_to(root).as_posix()
+    violations = _scan_text(text, relpath, module_name or path.stem, path.name == "__init__.py", resolver,
+                            frozenset(RULES))
+    return _finish(str(path), 1, violations, start, actor, fail_on, apply_overrides)
+
+
+def _finish(root: str, files_scanned: int, violations: list[Violation], start: float, actor: str,
+            fail_on: str, apply_overrides: bool) -> ScanReport:
     if apply_overrides and violations:
         violations = _apply_overrides(violations, actor)
     violations.sort(key=lambda v: (severity_rank(v.severity), v.path, v.line, v.col))
-    report = ScanReport(root=str(path), files_scanned=len(files), duration_s=time.perf_counter() - start,
+    report = ScanReport(root=root, files_scanned=files_scanned, duration_s=time.perf_counter() - start,
                         violations=violations, fail_on=fail_on)
-    record_audit("compliance.scan", str(path), {
+    record_audit("compliance.scan", root, {
         "files_scanned": report.files_scanned,
         "violations": len(violations),
         "by_severity": report.summary["by_severity"],
         "blocking": len(report.blocking()),
         "fail_on": fail_on,
     }, actor)
-    log.info("scanned %s: %d files, %d violations", path, len(files), len(violations))
+    log.info("scanned %s: %d files, %d violations", root, files_scanned, len(violations))
     return report
 
 
