@@ -37,6 +37,7 @@ __all__ = ["AuditRecord", "AuditTrail", "get_audit_trail", "record_hash", "canon
 log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
+_HASHED_FIELDS = ("seq", "timestamp", "actor", "action", "target", "details", "prev_hash")
 # Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.
 _PG_LOCK_KEY = 7_114_235_001
 
@@ -63,7 +64,7 @@ def canonical_json(obj: Any) -> str:
 
 def record_hash(record: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical record, ``hash`` itself excluded."""
-    payload = {k: record[k] for k in ("seq", "timestamp", "actor", "action", "target", "details", "prev_hash")}
+    payload = {k: record[k] for k in _HASHED_FIELDS}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
@@ -182,7 +183,9 @@ class AuditTrail:
                     recomputed = record_hash(record)
                 except (TypeError, ValueError):
                     recomputed = None
-                if record["seq"] != expected_seq or record["prev_hash"] != expected_prev or recomputed != record["hash"]:
+                intact = (record["seq"] == expected_seq and record["prev_hash"] == expected_prev
+                          and recomputed == record["hash"])
+                if not intact:
                     first_bad = index
                     continue
                 expected_prev = record["hash"]

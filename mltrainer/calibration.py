@@ -124,7 +124,7 @@ def _direction_bins(strength: np.ndarray, right: np.ndarray) -> tuple[list[Calib
     if n == 0:
         return [], np.empty(0)
     n_bins = int(min(MAX_BINS, max(1, n // MIN_PER_BIN)))
-    interior = np.unique(np.quantile(strength, np.linspace(0, 1, n_bins + 1)[1:-1])) if n_bins > 1 else np.empty(0)
+    interior = np.unique(np.quantile(strength, np.linspace(0, 1, n_bins + 1)[1:-1]))
     index = np.searchsorted(interior, strength, side="left")  # bin k holds values <= interior[k]
     used = np.unique(index)
     index = np.searchsorted(used, index)  # renumber without empty bins

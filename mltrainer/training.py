@@ -90,11 +90,15 @@ def _check_arguments(cost_bps: Any, n_splits: Any) -> tuple[float, int]:
     try:
         cost = float(cost_bps)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"cost_bps must be a number of basis points, e.g. 5; got {cost_bps!r}.") from None
+        raise InvalidParameterError(
+            f"cost_bps must be a number of basis points, e.g. 5; got {cost_bps!r}."
+        ) from None
     if not math.isfinite(cost) or cost < 0:
-        raise InvalidParameterError(f"cost_bps must be a finite number >= 0 (basis points); got {cost_bps!r}.")
+        raise InvalidParameterError(f"cost_bps must be a finite number >= 0 (bps); got {cost_bps!r}.")
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 2:
-        raise InvalidParameterError(f"n_splits must be a whole number >= 2 (walk-forward folds); got {n_splits!r}.")
+        raise InvalidParameterError(
+            f"n_splits must be a whole number >= 2 (walk-forward folds); got {n_splits!r}."
+        )
     return cost, n_splits
 
 
@@ -239,7 +243,8 @@ def _differences(original: Any, reproduced: Any, path: str = "") -> dict[str, An
     if isinstance(original, dict) and isinstance(reproduced, dict):
         diffs: dict[str, Any] = {}
         for key in sorted(set(original) | set(reproduced)):
-            diffs.update(_differences(original.get(key), reproduced.get(key), f"{path}{key}" if not path else f"{path}.{key}"))
+            child = f"{path}.{key}" if path else str(key)
+            diffs.update(_differences(original.get(key), reproduced.get(key), child))
         return diffs
     if isinstance(original, list) and isinstance(reproduced, list) and len(original) == len(reproduced):
         diffs = {}
@@ -264,8 +269,9 @@ def reproduce_model(model_id: str, progress: ProgressCallback | None = None) -> 
     ``original``/``reproduced`` hold ``data``, ``metrics``, ``folds`` and ``buy_and_hold``.
     """
     record = get_registry().get(model_id)
-    out = _run_pipeline(record.model_type, record.symbol, _params_from_json(record.params), record.train_start,
-                        record.train_end, record.cost_bps, record.n_splits, _Progress(progress))
+    params = _params_from_json(record.params)
+    out = _run_pipeline(record.model_type, record.symbol, params, record.train_start, record.train_end,
+                        record.cost_bps, record.n_splits, _Progress(progress))
     backtest = out.walk_forward.backtest
     original = {
         "data": {"first": record.train_start, "last": record.train_end, "rows": record.data_rows,

@@ -18,7 +18,8 @@ from mltrainer.errors import InvalidInputError
 def _trail_of(n: int):
     trail = get_audit_trail()
     for i in range(n):
-        trail.record("prediction", "momentum_AAPL_20240102", {"signal": [1, 0, -1][i % 3], "i": i}, actor="bob")
+        details = {"signal": [1, 0, -1][i % 3], "i": i}
+        trail.record("prediction", "momentum_AAPL_20240102", details, actor="bob")
     return trail
 
 
@@ -87,8 +88,8 @@ def test_inserted_record_is_detected_even_with_a_valid_own_hash():
     # Forge a record between seq 2 and 3 whose own hash and prev_hash are perfect, renumbering the rest.
     _sql("UPDATE audit_log SET seq = seq + 100 WHERE seq >= 3")
     _sql("UPDATE audit_log SET seq = seq - 99 WHERE seq >= 103")
-    forged = {"seq": 3, "timestamp": "2024-01-02T00:00:00+00:00", "actor": "mallory", "action": "override.grant",
-              "target": "fp", "details": {}, "prev_hash": before[2]["hash"]}
+    forged = {"seq": 3, "timestamp": "2024-01-02T00:00:00+00:00", "actor": "mallory",
+              "action": "override.grant", "target": "fp", "details": {}, "prev_hash": before[2]["hash"]}
     forged["hash"] = record_hash(forged)
     _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash) "
          "VALUES (:seq, :timestamp, :actor, :action, :target, '{}', :prev_hash, :hash)",

@@ -32,7 +32,8 @@ def test_train_json_in_a_real_subprocess_is_pure_json(mltrainer_home):
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert set(data) >= {"model_id", "model_type", "symbol", "params", "metrics", "folds", "buy_and_hold", "data"}
+    expected = {"model_id", "model_type", "symbol", "params", "metrics", "folds", "buy_and_hold", "data"}
+    assert set(data) >= expected
     assert data["model_id"] == f"momentum_breakout_GSPC_{dt.datetime.now(dt.UTC):%Y%m%d}"
     assert data["symbol"] == "^GSPC" and data["params"]["lookback_period"] == 30
     assert data["data"]["first"] == "2007-01-03" and data["data"]["last"] == "2012-12-31"

@@ -76,7 +76,8 @@ def test_every_model_type_on_aapl_and_gspc_is_registered_with_oos_metrics():
 
 def test_full_range_run_progress_artifact_and_calibration():
     seen: list[tuple[float, str]] = []
-    result = train_model("volatility_regime", "^GSPC", progress=lambda f, m: seen.append((f, m)), actor="dana")
+    result = train_model("volatility_regime", "^GSPC", actor="dana",
+                         progress=lambda f, m: seen.append((f, m)))
     bars = load_bars("^GSPC")
     assert result.data["rows"] == len(bars) and result.record.n_splits == 5
     fractions = [f for f, _ in seen]

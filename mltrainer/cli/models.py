@@ -17,7 +17,8 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         emit([r.summary() for r in records], True)
     elif not records:
-        sys.stdout.write("No models yet; train one with `python -m mltrainer train --model TYPE --symbol SYM`.\n")
+        sys.stdout.write("No models yet; train one with "
+                         "`python -m mltrainer train --model TYPE --symbol SYM`.\n")
     else:
         for r in records:
             sharpe = r.metrics.get("sharpe")

@@ -30,7 +30,9 @@ def parse_params(model_type: str, pairs: list[str] | None) -> dict[str, Any]:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise InvalidParameterError(f"--param {pair!r} must look like key=value, e.g. --param lookback_period=30.")
+            raise InvalidParameterError(
+                f"--param {pair!r} must look like key=value, e.g. --param lookback_period=30."
+            )
         if key in params:
             raise InvalidParameterError(f"--param {key} is given twice; give each parameter once.")
         params[key] = parse_param_value(model_type, key, text)
@@ -70,8 +72,8 @@ def run_training(request: dict[str, Any], as_json: bool) -> int:
     else:
         metrics, bh = data["metrics"], data["buy_and_hold"]
         sys.stdout.write(
-            f"{data['model_id']}: {data['data']['rows']} bars {data['data']['first']} .. {data['data']['last']}, "
-            f"{len(data['folds'])} folds\n"
+            f"{data['model_id']}: {data['data']['rows']} bars "
+            f"{data['data']['first']} .. {data['data']['last']}, {len(data['folds'])} folds\n"
             f"  out-of-sample  sharpe {metrics.get('sharpe')}  total_return {metrics.get('total_return')}  "
             f"max_drawdown {metrics.get('max_drawdown')}\n"
             f"  buy-and-hold   sharpe {bh.get('sharpe')}  total_return {bh.get('total_return')}\n"

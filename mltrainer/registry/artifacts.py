@@ -53,7 +53,9 @@ def signing_key(settings: Settings | None = None) -> bytes:
     if settings.signing_key is not None:
         value = settings.signing_key.get_secret_value()
         if len(value) < 16:
-            raise ConfigError("MLTRAINER_SIGNING_KEY is too short: use at least 16 characters (32+ random is best).")
+            raise ConfigError(
+                "MLTRAINER_SIGNING_KEY is too short: use at least 16 characters (32+ random is best)."
+            )
         return value.encode("utf-8")
     return _key_from_file(settings)
 
@@ -187,10 +189,14 @@ def save_artifact(obj: Any, final_path: str | Path, settings: Settings | None = 
 def _read_verified(path: Path, expected_signature: str | None, settings: Settings | None) -> bytes:
     name = path.name
     if not expected_signature or not isinstance(expected_signature, str):
-        raise ArtifactIntegrityError(f"Artifact {name} has no recorded signature; it was not loaded. Retrain the model.")
+        raise ArtifactIntegrityError(
+            f"Artifact {name} has no recorded signature; it was not loaded. Retrain the model."
+        )
     expected = expected_signature.strip().lower()
     if len(expected) != _SIGNATURE_HEX_LEN or any(c not in "0123456789abcdef" for c in expected):
-        raise ArtifactIntegrityError(f"Artifact {name} has a malformed signature; it was not loaded. Retrain the model.")
+        raise ArtifactIntegrityError(
+            f"Artifact {name} has a malformed signature; it was not loaded. Retrain the model."
+        )
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -198,7 +204,9 @@ def _read_verified(path: Path, expected_signature: str | None, settings: Setting
             f"Artifact file {name} is missing; the model cannot be loaded. Retrain it or restore the file."
         ) from None
     except OSError as exc:
-        raise ArtifactIntegrityError(f"Artifact file {name} is unreadable ({exc.strerror}); it was not loaded.") from None
+        raise ArtifactIntegrityError(
+            f"Artifact file {name} is unreadable ({exc.strerror}); it was not loaded."
+        ) from None
     actual = sign_bytes(data, settings)
     if not hmac.compare_digest(actual, expected):
         raise ArtifactIntegrityError(
@@ -225,7 +233,8 @@ def load_artifact(path: str | Path, expected_signature: str | None, settings: Se
         ) from None
 
 
-def verify_artifact(path: str | Path, expected_signature: str | None, settings: Settings | None = None) -> bool:
+def verify_artifact(path: str | Path, expected_signature: str | None,
+                    settings: Settings | None = None) -> bool:
     """Whether ``path`` exists and matches ``expected_signature`` (never unpickles)."""
     try:
         _read_verified(Path(path), expected_signature, settings)

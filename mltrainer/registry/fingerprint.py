@@ -25,7 +25,9 @@ def bars_fingerprint(bars: pd.DataFrame) -> str:
     """64 hex characters identifying exactly these bars."""
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
-        raise InvalidInputError(f"Bars lack column(s) {', '.join(missing)}; expected {', '.join(BAR_COLUMNS)}.")
+        raise InvalidInputError(
+            f"Bars lack column(s) {', '.join(missing)}; expected {', '.join(BAR_COLUMNS)}."
+        )
     digest = hashlib.sha256(_TAG)
     index = pd.DatetimeIndex(bars.index).as_unit("ns")
     digest.update(np.ascontiguousarray(index.asi8, dtype="<i8").tobytes())

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mltrainer import __version__
 from mltrainer._util import to_jsonable
-from mltrainer.audit import get_audit_trail
+from mltrainer.audit import AuditRecord, get_audit_trail
 from mltrainer.config import Settings, get_settings
 from mltrainer.db import get_engine
 from mltrainer.errors import ArtifactIntegrityError, InvalidInputError, ModelNotFoundError, RegistryError
@@ -158,8 +158,30 @@ class ModelRegistry:
         home = self.settings.home.resolve()
         path = (home / relative).resolve()
         if home not in path.parents:
-            raise ArtifactIntegrityError("The recorded artifact path points outside MLTRAINER_HOME; it was not loaded.")
+            raise ArtifactIntegrityError(
+                "The recorded artifact path points outside MLTRAINER_HOME; it was not loaded."
+            )
         return path
+
+    def _next_version(self, base: str) -> int:
+        """First version never used for ``base``: beyond every registered id *and* every id ever trained
+        (audit trail), so a deleted model's id is never given to a different model — caches and
+        people may still refer to it. Only a starting hint: the insert itself settles races."""
+        pattern = re.compile(re.escape(base) + r"(?:_v(\d+))?$")
+        used = 0
+        with self._session() as session:
+            ids = list(session.scalars(
+                select(ModelRow.model_id).where(ModelRow.model_id.startswith(base, autoescape=True))
+            ))
+            ids += session.scalars(
+                select(AuditRecord.target).where(AuditRecord.action == "model.train",
+                                                 AuditRecord.target.startswith(base, autoescape=True))
+            )
+        for model_id in ids:
+            match = pattern.match(model_id)
+            if match:
+                used = max(used, int(match.group(1) or 1))
+        return used + 1
 
     def _insert(self, session: Session, row: ModelRow) -> None:
         """Insert ``row`` and flush so a taken id fails now (IntegrityError), inside the transaction."""
@@ -191,7 +213,7 @@ class ModelRegistry:
         final: Path | None = None
         session = self._session()
         try:
-            for version in range(1, _MAX_VERSIONS):
+            for version in range(self._next_version(base), _MAX_VERSIONS):
                 model_id = base if version == 1 else f"{base}_v{version}"
                 candidate = self.settings.models_dir / f"{model_id}.joblib"
                 row = ModelRow(
@@ -299,7 +321,8 @@ class ModelRegistry:
         with self._session() as session:
             ids = list(session.scalars(select(ModelRow.model_id)))
         close = difflib.get_close_matches(str(model_id), ids, n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(close)}?" if close else " List models with `python -m mltrainer models list`."
+        hint = (f" Did you mean {', '.join(close)}?" if close
+                else " List models with `python -m mltrainer models list`.")
         return ModelNotFoundError(f"No model with id {model_id!r}.{hint}")
 
     def get(self, model_id: str) -> ModelRecord:
@@ -323,7 +346,8 @@ class ModelRegistry:
     def load_bundle(self, model_id: str, actor: str = "system") -> dict[str, Any]:
         """The full verified artifact dict (``model``, ``calibration``, …); audited as ``model.load``."""
         record = self.get(model_id)
-        bundle = artifacts.load_artifact(self._artifact_file(record.artifact_path), record.signature, self.settings)
+        path = self._artifact_file(record.artifact_path)
+        bundle = artifacts.load_artifact(path, record.signature, self.settings)
         if not isinstance(bundle, dict) or "model" not in bundle:
             raise ArtifactIntegrityError(f"Artifact of {model_id} is not a model bundle; retrain the model.")
         get_audit_trail(self.settings).record(

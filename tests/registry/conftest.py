@@ -56,7 +56,7 @@ def postgres_database(monkeypatch):
             conn.execute(sa.text("select 1"))
     except Exception as exc:
         if os.environ.get("MLTRAINER_REQUIRE_SERVICES", "").strip() not in ("", "0"):
-            pytest.fail(f"PostgreSQL unreachable ({type(exc).__name__}) and MLTRAINER_REQUIRE_SERVICES is set")
+            pytest.fail(f"PostgreSQL unreachable ({type(exc).__name__}); MLTRAINER_REQUIRE_SERVICES is set")
         pytest.skip(f"PostgreSQL unreachable ({type(exc).__name__})")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:

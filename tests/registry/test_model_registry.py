@@ -109,9 +109,9 @@ def test_delete_removes_row_and_file_and_is_audited(register_tiny):
         registry.get(record.model_id)
     last = get_audit_trail().log(limit=1)[0]
     assert (last["action"], last["target"], last["actor"]) == ("model.delete", record.model_id, "alice")
-    # The freed id is not reused as the same file: the next one re-takes the id with a fresh artifact.
+    # A deleted model's id is never given to another model (caches and people may still use it).
     again = register_tiny()
-    assert registry.verify(again.model_id)
+    assert again.model_id == record.model_id + "_v2" and registry.verify(again.model_id)
 
 
 def test_failure_at_insert_leaves_no_row_and_no_file(register_tiny, monkeypatch):

@@ -24,9 +24,9 @@ def _race(barrier, queue):
     for i in range(5):
         get_audit_trail().record("prediction", f"p{i}", {"i": i})
     record = get_registry().register(
-        model_type="momentum_breakout", symbol="^GSPC", bundle={"model": model}, params={}, train_start="2020-01-02",
-        train_end="2020-12-31", data_rows=2, data_fingerprint="ef" * 32, metrics={"sharpe": 1.0}, folds=[],
-        buy_and_hold={}, n_splits=3,
+        model_type="momentum_breakout", symbol="^GSPC", bundle={"model": model}, params={},
+        train_start="2020-01-02", train_end="2020-12-31", data_rows=2, data_fingerprint="ef" * 32,
+        metrics={"sharpe": 1.0}, folds=[], buy_and_hold={}, n_splits=3,
     )
     queue.put(record.model_id)
 
