@@ -11,7 +11,8 @@ from mltrainer.calibration import Calibration
 from mltrainer.config import get_settings
 from mltrainer.data import load_bars
 from mltrainer.errors import (
-    ComplianceError,
+    ComplianceBlockedError,
+    NotFoundError,
     EnsembleError,
     InvalidInputError,
     ModelNotFoundError,
@@ -131,6 +132,27 @@ def test_cache_hit_miss_and_expiry_with_injected_clock(models_home, clock):
     assert stats["hits"] == 2 and stats["misses"] == 2 and stats["ttl_seconds"] == 300
 
 
+def test_recent_as_of_date_keys_the_cache_without_reloading_bars(models_home, clock, monkeypatch):
+    import mltrainer.data as data
+    from mltrainer.serving.service import AS_OF_TTL_SECONDS
+
+    real_load_bars, loads = data.load_bars, []
+
+    def counting_load_bars(symbol, *args, **kwargs):  # the real bars, counted
+        loads.append(symbol)
+        return real_load_bars(symbol, *args, **kwargs)
+
+    monkeypatch.setattr(data, "load_bars", counting_load_bars)
+    service = make_service(clock)
+    model_id = models_home.ids["mean_reversion"]
+    assert service.predict(model_id, "AAPL").cached is False and loads == ["AAPL"]
+    assert service.predict(model_id, "AAPL").cached is True and loads == ["AAPL"]
+    clock.advance(AS_OF_TTL_SECONDS)  # the remembered date is now too old: reload, then hit
+    assert service.predict(model_id, "AAPL").cached is True and loads == ["AAPL", "AAPL"]
+    assert service.predict(model_id, "AAPL", use_cache=False).cached is False and len(loads) == 3
+    assert (service.status()["cache"]["hits"], service.status()["cache"]["misses"]) == (2, 1)
+
+
 def test_lru_eviction_with_two_loaded_models(models_home, clock):
     service = make_service(clock, max_loaded_models=2)
     a, b, c = (models_home.ids[t] for t in ("mean_reversion", "momentum_breakout", "volatility_regime"))
@@ -178,23 +200,31 @@ def test_each_request_is_audited_once(models_home, clock):
     assert trail.verify()["ok"] is True
 
 
-def test_plugin_model_is_not_served_without_compliance_clearance(models_home, clock):
-    real = get_registry()
-    record = real.get(models_home.ids["mean_reversion"])
+@pytest.mark.parametrize("plugin_source", [None, "import no_such_module_for_mltrainer_tests\n"])
+def test_plugin_model_is_not_served_without_compliance_clearance(models_home, clock, tmp_path, monkeypatch,
+                                                                 plugin_source):
+    import dataclasses
+
+    record = get_registry().get(models_home.ids["mean_reversion"])
+    monkeypatch.setenv("MLTRAINER_HOME", str(tmp_path / "plugin-home"))
+    if plugin_source is not None:  # a plugin whose import does not resolve: a critical violation
+        plugins = get_settings().plugins_dir
+        plugins.mkdir(parents=True)
+        (plugins / "my_plugin.py").write_text(plugin_source + "\n\nclass MyPlugin:\n    model_type = 'my_plugin'\n")
 
     class PluginRecordRegistry:  # the real record, relabelled as a plugin type
         def get(self, model_id):
-            import dataclasses
-
-            return dataclasses.replace(record, model_id=model_id, model_type="my_unscanned_plugin")
+            return dataclasses.replace(record, model_id=model_id, model_type="my_plugin")
 
         def load_model(self, model_id):  # pragma: no cover - must never be reached
             raise AssertionError("a blocked plugin model must not be unpickled")
 
     service = PredictionService(settings=get_settings(), cache=InProcessCache(clock=clock), clock=clock,
                                 registry=PluginRecordRegistry())
-    with pytest.raises(ComplianceError):
-        service.predict("plugin_AAPL_20260101", "AAPL")
+    expected = NotFoundError if plugin_source is None else ComplianceBlockedError
+    with pytest.raises(expected, match="my_plugin"):
+        service.predict("my_plugin_AAPL_20260101", "AAPL")
+    assert service.status()["loaded_models"] == []
 
 
 # -- ensembles ---------------------------------------------------------------------------------------
