@@ -236,7 +236,9 @@ def _bar_prices(bars: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
             f"bars are missing column(s) {missing}: pass OHLCV bars, e.g. mltrainer.data.load_bars(symbol)."
         )
     if not isinstance(bars.index, pd.DatetimeIndex):
-        raise InvalidInputError("bars must be indexed by date (a DatetimeIndex); use mltrainer.data.load_bars.")
+        raise InvalidInputError(
+            "bars must be indexed by date (a DatetimeIndex); use mltrainer.data.load_bars."
+        )
     if not (bars.index.is_monotonic_increasing and bars.index.is_unique):
         raise InvalidInputError("bars' dates must be ascending and unique: sort and de-duplicate them first.")
     if len(bars) < 2:
@@ -272,7 +274,9 @@ def _signal_values(signal: pd.Series | pd.DataFrame, index: pd.DatetimeIndex) ->
         missing = index.difference(signal.index)
         detail = []
         if len(missing):
-            detail.append(f"{len(missing)} bar date(s) missing from the signal, first {_format_dates(missing)}")
+            detail.append(
+                f"{len(missing)} bar date(s) missing from the signal, first {_format_dates(missing)}"
+            )
         if len(extra):
             detail.append(f"{len(extra)} signal date(s) not in the bars, first {_format_dates(extra)}")
         if not detail:
@@ -292,7 +296,8 @@ def _signal_values(signal: pd.Series | pd.DataFrame, index: pd.DatetimeIndex) ->
         )
     invalid = ~np.isin(values, (-1.0, 0.0, 1.0))
     if invalid.any():
-        shown = ", ".join(f"{d.date()}={v:g}" for d, v in zip(index[invalid][:_MAX_DATES_IN_MESSAGE], values[invalid]))
+        pairs = zip(index[invalid][:_MAX_DATES_IN_MESSAGE], values[invalid])
+        shown = ", ".join(f"{d.date()}={v:g}" for d, v in pairs)
         raise InvalidInputError(
             f"signal values must be -1 (short), 0 (flat) or +1 (long); got {shown}"
             f"{' …' if invalid.sum() > _MAX_DATES_IN_MESSAGE else ''}. Use np.sign(x) for a direction."

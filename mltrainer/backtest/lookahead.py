@@ -57,8 +57,8 @@ def check_lookahead(model, bars: pd.DataFrame, n_cuts: int = 10) -> list[pd.Time
         if rows.any():
             dates = truncated.index[rows]
             log.warning(
-                "lookahead: prediction on bars up to %s differs from the full-history prediction on %d row(s), "
-                "first %s", truncated.index[-1].date(), len(dates), dates[0].date(),
+                "lookahead: prediction on bars up to %s differs from the full-history prediction on "
+                "%d row(s), first %s", truncated.index[-1].date(), len(dates), dates[0].date(),
             )
             differing.update(dates)
     return sorted(differing)
@@ -68,7 +68,9 @@ def _as_frame(predicted, index: pd.DatetimeIndex) -> pd.DataFrame:
     if isinstance(predicted, pd.Series):
         predicted = predicted.to_frame()
     if not isinstance(predicted, pd.DataFrame) or not predicted.index.equals(index):
-        raise InvalidInputError("model.predict must return a DataFrame indexed exactly like the bars it was given.")
+        raise InvalidInputError(
+            "model.predict must return a DataFrame indexed exactly like the bars it was given."
+        )
     return predicted
 
 

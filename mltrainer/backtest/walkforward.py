@@ -65,8 +65,9 @@ class WalkForward:
 
     def __repr__(self) -> str:
         return (
-            f"WalkForward(n_splits={self.n_splits}, train_size={self.train_size}, test_size={self.test_size}, "
-            f"purge={self.purge}, embargo={self.embargo}, expanding={self.expanding})"
+            f"WalkForward(n_splits={self.n_splits}, train_size={self.train_size}, "
+            f"test_size={self.test_size}, purge={self.purge}, embargo={self.embargo}, "
+            f"expanding={self.expanding})"
         )
 
     def get_n_splits(self, X=None, y=None, groups=None) -> int:
@@ -119,7 +120,9 @@ class WalkForward:
         whole("purge", self.purge, 0)
         whole("embargo", self.embargo, 0)
         if not isinstance(self.expanding, (bool, np.bool_)):
-            raise InvalidParameterError(f"WalkForward expanding must be True or False, got {self.expanding!r}.")
+            raise InvalidParameterError(
+                f"WalkForward expanding must be True or False, got {self.expanding!r}."
+            )
 
     def _test_size(self, n: int) -> int:
         return int(self.test_size) if self.test_size is not None else n // (int(self.n_splits) + 1)
@@ -219,7 +222,9 @@ def walk_forward(
             f"cv must be a splitter with a split() method such as WalkForward(n_splits=5); got {cv!r}."
         )
     if not isinstance(bars, pd.DataFrame) or not isinstance(bars.index, pd.DatetimeIndex):
-        raise InvalidInputError("bars must be a DataFrame of OHLCV bars indexed by date (mltrainer.data.load_bars).")
+        raise InvalidInputError(
+            "bars must be a DataFrame of OHLCV bars indexed by date (mltrainer.data.load_bars)."
+        )
     folds_idx = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(bars)]
     _check_folds(folds_idx)
     model_type = str(getattr(model, "model_type", "") or type(model).__name__)
@@ -242,9 +247,12 @@ def walk_forward(
     predictions = pd.concat(pieces)
     oos_bars = bars.loc[predictions.index]
     backtest = run_backtest(
-        oos_bars, predictions["signal"], cost_bps=cost_bps, slippage_bps=slippage_bps, fill=fill, n_trials=n_trials
+        oos_bars, predictions["signal"], cost_bps=cost_bps, slippage_bps=slippage_bps, fill=fill,
+        n_trials=n_trials,
     )
-    folds = [_fold_summary(i, train, test, bars, backtest, n_trials) for i, (train, test) in enumerate(folds_idx)]
+    folds = [
+        _fold_summary(i, train, test, bars, backtest, n_trials) for i, (train, test) in enumerate(folds_idx)
+    ]
     if progress is not None:
         progress(1.0, f"out-of-sample backtest of {len(oos_bars)} bars done")
     return WalkForwardResult(
@@ -258,7 +266,9 @@ def _check_folds(folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
     previous_end = -1
     for i, (train, test) in enumerate(folds):
         if len(train) == 0 or len(test) == 0:
-            raise InsufficientDataError(f"Fold {i + 1} has an empty training or test window: use fewer folds.")
+            raise InsufficientDataError(
+                f"Fold {i + 1} has an empty training or test window: use fewer folds."
+            )
         if train.max() >= test.min():
             raise InvalidParameterError(
                 f"Fold {i + 1} trains on rows at or after its test window; walk-forward needs every training "
@@ -279,10 +289,13 @@ def _as_frame(predicted, index: pd.DatetimeIndex, model_type: str) -> pd.DataFra
         predicted = predicted.to_frame("signal")
     if not isinstance(predicted, pd.DataFrame) or "signal" not in predicted.columns:
         raise InvalidInputError(
-            f"{model_type}.predict must return a DataFrame with a 'signal' column; got {type(predicted).__name__}."
+            f"{model_type}.predict must return a DataFrame with a 'signal' column; "
+            f"got {type(predicted).__name__}."
         )
     if not predicted.index.equals(index):
-        raise InvalidInputError(f"{model_type}.predict must return rows indexed exactly like the bars it was given.")
+        raise InvalidInputError(
+            f"{model_type}.predict must return rows indexed exactly like the bars it was given."
+        )
     return predicted
 
 

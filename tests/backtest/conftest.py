@@ -2,29 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-import types
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
-
-# mltrainer/backtest/metrics.py is written by another engineer; until it lands the engine's metrics
-# call is served by this stand-in (tests only — remove once the real module exists).
-import mltrainer  # noqa: E402  (only to locate the package)
-
-if not (Path(mltrainer.__file__).parent / "backtest" / "metrics.py").exists():  # pragma: no cover - transitional
-    _stub = types.ModuleType("mltrainer.backtest.metrics")
-    _stub.METRIC_INFO = {}
-    _stub.compute_metrics = lambda returns, positions=None, trades=None, periods_per_year=252, n_trials=1, \
-        trials_sharpe_std=None: {"total_return": float((1 + returns).prod() - 1),
-                                 "n_trades": 0 if trades is None else len(trades)}
-    _stub.buy_and_hold_metrics = lambda bars, cost_bps=0.0, periods_per_year=252: {
-        "total_return": float(bars["close"].iloc[-1] / bars["close"].iloc[0] - 1)}
-    _stub.drawdown_series = lambda equity: equity / equity.cummax() - 1
-    sys.modules["mltrainer.backtest.metrics"] = _stub
 
 
 def load_real_bars(symbol: str = "AAPL") -> pd.DataFrame:
@@ -70,7 +51,11 @@ class SmaCrossModel(BaseEstimator):
         signal[slow.isna().to_numpy()] = 0
         spread = (fast / slow - 1).abs()
         return pd.DataFrame(
-            {"signal": signal.astype(np.int64), "strength": spread.clip(upper=1.0).fillna(0.0), "fast_sma": fast},
+            {
+                "signal": signal.astype(np.int64),
+                "strength": spread.clip(upper=1.0).fillna(0.0),
+                "fast_sma": fast,
+            },
             index=bars.index,
         )
 

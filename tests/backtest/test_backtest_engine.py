@@ -43,13 +43,16 @@ def test_hand_computed_next_open_without_costs():
     result = run_backtest(bars, signal, cost_bps=0.0, fill="next_open")
     # bar0: start, E = 1.
     # bar1: buy 1/11 shares at open 11; close 12 -> E = 12/11.
-    # bar2: sell at open 12 (cash 12/11), short (12/11)/12 = 1/11 shares; close 9 -> E = 12/11 + (12-9)/11 = 15/11.
+    # bar2: sell at open 12 (cash 12/11), short (12/11)/12 = 1/11 shares;
+    #       close 9 -> E = 12/11 + (12-9)/11 = 15/11.
     # bar3: cover at open 10 -> cash 12/11 + (12-10)/11 = 14/11, flat -> E = 14/11.
     # bar4: buy (14/11)/11 shares at open 11; close 10 -> E = 14/11 * 10/11 = 140/121.
     expected = [1.0, 12 / 11, 15 / 11, 14 / 11, 140 / 121]
     np.testing.assert_allclose(result.equity.to_numpy(), expected, rtol=0, atol=1e-15)
     assert result.positions.tolist() == [0, 1, -1, 0, 1]
-    np.testing.assert_allclose(result.returns.to_numpy(), [0.0, 1 / 11, 15 / 12 - 1, 14 / 15 - 1, 10 / 11 - 1])
+    np.testing.assert_allclose(
+        result.returns.to_numpy(), [0.0, 1 / 11, 15 / 12 - 1, 14 / 15 - 1, 10 / 11 - 1], rtol=1e-14
+    )
 
     trades = result.trades
     assert list(trades.columns) == list(TRADE_COLUMNS)
@@ -106,7 +109,8 @@ def test_short_that_more_than_doubles_ruins_the_account():
     assert result.equity.tolist() == [1.0, 1.0, 0.0, 0.0]
     assert result.returns.tolist() == [0.0, 0.0, -1.0, 0.0]
     assert result.positions.tolist() == [0, -1, 0, 0]
-    assert result.trades[["side", "exit_price", "return", "open_at_end"]].values.tolist() == [[-1, 25.0, -1.0, False]]
+    trade = result.trades[["side", "exit_price", "return", "open_at_end"]]
+    assert trade.values.tolist() == [[-1, 25.0, -1.0, False]]
 
 
 def test_ruin_at_an_opening_gap_stops_before_the_next_position():
@@ -186,7 +190,8 @@ def test_long_only_costs_are_exactly_one_factor_per_fill_on_real_bars(aapl):
     entries = len(free.trades)
     exits = entries - int(free.trades["open_at_end"].sum())
     assert entries > 40
-    assert costly.final_equity / free.final_equity == pytest.approx(1.001 ** -entries * 0.999**exits, rel=1e-12)
+    expected_ratio = 1.001**-entries * 0.999**exits
+    assert costly.final_equity / free.final_equity == pytest.approx(expected_ratio, rel=1e-12)
 
 
 def test_result_shape_and_relations(aapl):

@@ -36,7 +36,8 @@ class FullSampleZScoreModel(BaseEstimator):
 
     def predict(self, bars):
         z = (bars["close"] - bars["close"].mean()) / bars["close"].std()
-        return pd.DataFrame({"signal": np.where(z > 0, 1, -1), "strength": z.abs().clip(upper=1)}, index=bars.index)
+        signal = np.where(z > 0, 1, -1)
+        return pd.DataFrame({"signal": signal, "strength": z.abs().clip(upper=1)}, index=bars.index)
 
 
 def test_causal_model_passes(aapl, sma_model):

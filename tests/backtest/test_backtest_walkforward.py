@@ -145,7 +145,8 @@ def test_walk_forward_is_out_of_sample_and_backtested_once(aapl, train_end_recor
     # Indicators were warm: predicting over history + test gives the full-history values.
     full = model.fit(aapl).predict(aapl)
     pd.testing.assert_frame_equal(
-        result.predictions[["signal", "strength", "fast_sma"]], full.loc[oos_index, ["signal", "strength", "fast_sma"]]
+        result.predictions[["signal", "strength", "fast_sma"]],
+        full.loc[oos_index, ["signal", "strength", "fast_sma"]],
     )
     # One backtest over the joined OOS signals, with the requested costs.
     once = run_backtest(aapl.loc[oos_index], full.loc[oos_index, "signal"], cost_bps=5.0)
