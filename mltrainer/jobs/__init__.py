@@ -24,7 +24,7 @@ from typing import Any
 from mltrainer._util import parse_date
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import InvalidInputError, InvalidParameterError, JobError, UnknownModelTypeError
-from mltrainer.jobs.store import create_job, get_job, list_job_dicts, update_job
+from mltrainer.jobs.store import create_job, get_job, list_job_dicts, update_job, utcnow
 
 __all__ = [
     "submit_training",
@@ -99,7 +99,7 @@ def dispatch(settings: Settings, job_id: str, backend: str) -> None:
         message = str(exc) if isinstance(exc, JobError) else (
             f"Could not start the job ({type(exc).__name__}); no model was trained.")
         update_job(settings, job_id, only_if_state=("queued",), state="failed", error=type(exc).__name__,
-                   message=message)
+                   message=message, finished_at=utcnow())
         if isinstance(exc, JobError):
             raise
         raise JobError(message) from exc

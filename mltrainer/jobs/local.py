@@ -20,7 +20,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from mltrainer.config import Settings, get_settings
-from mltrainer.jobs.store import update_job
+from mltrainer.jobs.store import update_job, utcnow
 
 __all__ = ["submit_local", "shutdown_local_pool", "local_pool_size", "POOL_SIZE_ENV"]
 
@@ -93,22 +93,23 @@ def submit_local(settings: Settings, job_id: str) -> None:
         future = executor.submit(_run_in_child, job_id, _job_env())
 
     def _done(fut: Future) -> None:
-        exc = fut.exception() if not fut.cancelled() else None
+        exc = None if fut.cancelled() else fut.exception()
         if fut.cancelled():
-            message = "The job was cancelled before it started (the local pool shut down)."
+            error, message = "Cancelled", "The job was cancelled before it started (the local pool shut down)."
         elif exc is None:
             return
         elif isinstance(exc, BrokenProcessPool):
             _drop_broken(executor)
+            error = "WorkerLost"
             message = ("The local worker process died (killed or out of memory) before training finished; "
                        "no model was saved. Submit the job again.")
         else:
-            message = f"The local worker could not run the job ({type(exc).__name__}). No model was saved."
+            error = type(exc).__name__
+            message = f"The local worker could not run the job ({error}). No model was saved."
         log.warning("job %s: %s", job_id, message)
         try:
-            update_job(settings, job_id, only_if_state=("queued", "running"), state="failed",
-                       error="WorkerLost" if isinstance(exc, BrokenProcessPool) else type(exc or fut).__name__,
-                       message=message)
+            update_job(settings, job_id, only_if_state=("queued", "running"), state="failed", error=error,
+                       message=message, finished_at=utcnow())
         except Exception:
             log.exception("could not mark job %s failed", job_id)
 

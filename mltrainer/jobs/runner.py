@@ -56,7 +56,7 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
         session.expunge(row)
     if snapshot["attempts"] >= MAX_ATTEMPTS:
         update_job(settings, job_id, only_if_state=("queued", "running"), state="failed",
-                   error="WorkerLost",
+                   error="WorkerLost", finished_at=utcnow(),
                    message=f"Gave up after {snapshot['attempts']} attempts: the worker was lost each time "
                            "(killed or out of memory). Try a shorter date range or fewer parameters.")
         return None
@@ -67,7 +67,7 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
             .where(JobRow.job_id == job_id, JobRow.state == snapshot["state"],
                    JobRow.attempts == snapshot["attempts"])
             .values(state="running", worker_host=host, worker_pid=pid, attempts=snapshot["attempts"] + 1,
-                    heartbeat_at=now, updated_at=now, progress=0.0,
+                    heartbeat_at=now, updated_at=now, started_at=now, finished_at=None, progress=0.0,
                     message="Retrying after a lost worker." if takeover else "Started.",
                     error=None)
         )
@@ -172,5 +172,6 @@ def run_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
                   "message": f"Trained {model_id}."}
     finally:
         beat.stop()
+    fields["finished_at"] = utcnow()
     update_job(settings, job_id, only_if_state=("running",), **fields)
     return fields

@@ -96,6 +96,8 @@ class JobRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class SweepRow(Base):
@@ -149,6 +151,8 @@ def job_dict(row: JobRow) -> dict[str, Any]:
         "error": row.error,
         "created_at": _iso(row.created_at),
         "updated_at": _iso(row.updated_at),
+        "started_at": _iso(row.started_at),
+        "finished_at": _iso(row.finished_at),
         "model_type": row.model_type,
         "symbol": row.symbol,
         "params": dict(row.params or {}),
@@ -322,5 +326,6 @@ def reconcile_lost(settings: Settings, job_ids: list[str] | None = None, sweep_i
                 row.error = "WorkerLost"
                 row.message = LOST_MESSAGE
                 row.updated_at = now
+                row.finished_at = now
                 marked += 1
     return marked

@@ -99,17 +99,21 @@ def _migration_lock(connection: Connection) -> Iterator[None]:
 
 
 def _adopt_unversioned(connection: Connection, cfg: Config) -> None:
-    """A database created before migrations existed (``create_all``): if it holds the tables of the
-    first revision, record that revision so the later ones apply on top."""
+    """Adopt a database created before migrations existed (by ``create_all``): one that matches the
+    code exactly is marked at the newest revision; one holding the first revision's tables is marked
+    at that revision, so the later ones apply on top."""
     tables = set(inspect(connection).get_table_names())
     if "alembic_version" in tables or not tables:
         return
     script = ScriptDirectory.from_config(cfg)
+    if not schema_drift(connection):
+        log.info("metadata database predates migrations and matches the code; marking it current")
+        command.stamp(cfg, "head")
+        return
     base = next(iter(script.get_bases()), None)
     if base is None:
         return
-    first = script.get_revision(base)
-    expected = set(getattr(first.module, "TABLES", ()))
+    expected = set(getattr(script.get_revision(base).module, "TABLES", ()))
     if expected and expected <= tables:
         log.info("metadata database predates migrations; marking it at revision %s", base)
         command.stamp(cfg, base)

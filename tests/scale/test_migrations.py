@@ -116,3 +116,35 @@ def test_migrations_wait_for_the_lock_held_by_another_process_on_postgresql(pg_u
     finally:
         holder.dispose()
         waiter.dispose()
+
+
+def test_migrations_existing_database_at_first_revision_upgrades_keeping_rows(database_url):
+    raw = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    with raw.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(sa.text(
+            "INSERT INTO jobs (job_id, kind, backend, model_type, symbol, params, cost_bps, n_splits, actor, "
+            "state, progress, message, attempts, created_at, updated_at) VALUES ('job-old', 'train', 'celery', "
+            "'momentum_breakout', 'AAPL', '{}', 5.0, 3, 'x', 'succeeded', 1.0, 'done', 1, "
+            "'2026-01-02 03:04:05', '2026-01-02 03:04:06')"))
+    raw.dispose()
+    from mltrainer.jobs import job_status
+
+    status = job_status("job-old")  # opening the database migrates it to head
+    assert (status["state"], status["started_at"], status["finished_at"]) == ("succeeded", None, None)
+    assert status["created_at"] == "2026-01-02T03:04:05+00:00"
+    with get_engine().connect() as conn:
+        assert current_revision(conn) == head_revision() == "0002"
+        assert schema_drift(conn) == []
+
+
+def test_migrations_unversioned_database_with_older_tables_is_adopted_and_upgraded(database_url):
+    raw = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    with raw.begin() as conn:  # the first revision's tables, but no record of any revision
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    raw.dispose()
+    engine = get_engine()
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert schema_drift(conn) == []

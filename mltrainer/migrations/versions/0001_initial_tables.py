@@ -130,7 +130,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sweeps_created_at'), ['created_at'], unique=False)
 
 
-
 def downgrade() -> None:
     """Downgrade schema."""
     with op.batch_alter_table('sweeps', schema=None) as batch_op:
