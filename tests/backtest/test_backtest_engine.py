@@ -275,3 +275,17 @@ def test_too_few_bars(aapl):
     bars = aapl.iloc[:1]
     with pytest.raises(InsufficientDataError, match="at least 2 bars"):
         run_backtest(bars, pd.Series([1], index=bars.index))
+
+
+def test_an_always_flat_signal_never_trades(aapl):
+    bars = aapl.iloc[:250]
+    result = run_backtest(bars, pd.Series(0, index=bars.index), cost_bps=10.0)
+    assert (result.equity == 1.0).all() and (result.returns == 0.0).all() and (result.positions == 0).all()
+    assert result.trades.empty and list(result.trades.columns) == list(TRADE_COLUMNS)
+    assert result.metrics["total_return"] == 0.0 and result.metrics["exposure"] == 0.0
+
+
+def test_a_dataframe_without_a_signal_column_is_rejected(aapl):
+    bars = aapl.iloc[:50]
+    with pytest.raises(InvalidInputError, match="'signal' column"):
+        run_backtest(bars, pd.DataFrame({"position": 0}, index=bars.index))

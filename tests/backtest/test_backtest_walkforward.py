@@ -181,3 +181,8 @@ def test_walk_forward_rejects_splitters_that_train_on_the_future(aapl, sma_model
 def test_walk_forward_needs_enough_history(aapl, sma_model):
     with pytest.raises(InsufficientDataError, match="at least"):
         walk_forward(sma_model, aapl.iloc[:100], cv=WalkForward(n_splits=5, test_size=50))
+
+
+def test_walk_forward_rejects_a_cv_without_split(aapl, sma_model):
+    with pytest.raises(InvalidParameterError, match="split"):
+        walk_forward(sma_model, aapl, cv=5)
