@@ -231,3 +231,43 @@ def test_plugin_types_pass_the_compliance_gate_before_training(plugin_type, monk
     monkeypatch.setitem(sys.modules, "mltrainer.compliance.plugins", None)  # check unavailable
     with pytest.raises(ComplianceError, match="not trained"):
         train_model(plugin_type, "AAPL", start=START, end=END, n_splits=3)
+
+
+_PLUGIN_SOURCE = '''"""A plugin model: the built-in mean reversion under another name."""
+from mltrainer.models.mean_reversion import MeanReversion
+
+
+class FileReversion(MeanReversion):
+    model_type = "file_reversion"
+'''
+
+
+@pytest.fixture
+def plugin_file():
+    from mltrainer.models import available_model_types, unregister_model_class
+
+    folder = get_settings().plugins_dir
+    folder.mkdir(parents=True)
+    path = folder / "file_reversion.py"
+    path.write_text(_PLUGIN_SOURCE)
+    yield path
+    if "file_reversion" in available_model_types():
+        unregister_model_class("file_reversion")
+
+
+@pytest.mark.xfail(
+    reason="needs mltrainer.compliance.plugins to register the parent package 'mltrainer_plugins' in "
+           "sys.modules, otherwise plugin model classes cannot be pickled by reference",
+    strict=False,
+)
+def test_plugin_file_trains_until_it_changes(plugin_file):
+    from mltrainer.compliance.plugins import load_plugin
+    from mltrainer.errors import ComplianceBlockedError
+
+    load_plugin(plugin_file)
+    result = train_model("file_reversion", "AAPL", start=START, end=END, n_splits=3)
+    assert type(get_registry().load_model(result.model_id)).__name__ == "FileReversion"
+    plugin_file.write_text(_PLUGIN_SOURCE + "\nimport a_module_nobody_wrote\n")
+    with pytest.raises(ComplianceBlockedError):
+        train_model("file_reversion", "AAPL", start=START, end=END, n_splits=3)
+    assert [r.model_id for r in get_registry().list()] == [result.model_id]
