@@ -1,0 +1,2 @@
+def leaf_function():
+    return "leaf"
