@@ -381,11 +381,20 @@ class PredictionService:
                 log.exception("bulk prediction failed for %s with %s", symbol, model_id)
                 return _INTERNAL_ERROR.format(symbol=symbol)
 
-        workers = max(1, min(BULK_WORKERS, len(ordered)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrainer-bulk") as pool:
-            outcomes = list(pool.map(run, ordered))
+        outcomes: dict[str, Prediction | str] = {}
+        if use_cache:  # fresh cache hits need no thread: answer them inline, compute only the rest
+            for symbol in ordered:
+                as_of = self._recent_as_of(symbol)
+                if as_of is not None and (hit := self._cached(entry, symbol, as_of)) is not None:
+                    outcomes[symbol] = hit
+        remaining = [s for s in ordered if s not in outcomes]
+        if remaining:
+            workers = max(1, min(BULK_WORKERS, len(remaining)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrainer-bulk") as pool:
+                outcomes.update(zip(remaining, pool.map(run, remaining)))
         predictions = []
-        for symbol, outcome in zip(ordered, outcomes):
+        for symbol in ordered:
+            outcome = outcomes[symbol]
             if isinstance(outcome, Prediction):
                 predictions.append(outcome)
             else:
