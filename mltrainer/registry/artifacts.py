@@ -226,6 +226,13 @@ def load_artifact(path: str | Path, expected_signature: str | None, settings: Se
     data = _read_verified(path, expected_signature, settings)
     try:
         return joblib.load(io.BytesIO(data))
+    except ModuleNotFoundError as exc:
+        if str(exc.name or "").startswith("mltrainer_plugins"):
+            hint = "it is a plugin model: load the plugins (they are scanned first), then try again."
+        else:
+            hint = f"install the module {exc.name!r} it was trained with, or retrain the model."
+        raise ArtifactIntegrityError(f"Artifact {path.name} is authentic but needs a module that is not "
+                                     f"available; {hint}") from None
     except Exception as exc:
         raise ArtifactIntegrityError(
             f"Artifact {path.name} is authentic but could not be unpickled ({type(exc).__name__}); "

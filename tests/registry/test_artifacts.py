@@ -159,3 +159,21 @@ def test_orphaned_staged_files_are_swept_but_fresh_ones_kept():
     os.utime(orphan, (old, old))
     staged, _ = artifacts.write_staged_artifact({"x": 1})
     assert not orphan.exists() and fresh.exists() and staged.exists()
+
+
+def test_authentic_artifact_needing_a_missing_module_says_which(monkeypatch):
+    import sys
+    import types
+
+    package = types.ModuleType("mltrainer_plugins")
+    package.__path__ = []
+    module = types.ModuleType("mltrainer_plugins.not_loaded")
+    module.Cls = type("Cls", (), {"__module__": "mltrainer_plugins.not_loaded"})
+    monkeypatch.setitem(sys.modules, "mltrainer_plugins", package)
+    monkeypatch.setitem(sys.modules, "mltrainer_plugins.not_loaded", module)
+    path, signature = _saved(None, obj={"model": module.Cls()})
+    # A new process where that plugin was never loaded:
+    monkeypatch.delitem(sys.modules, "mltrainer_plugins.not_loaded")
+    monkeypatch.delitem(sys.modules, "mltrainer_plugins")
+    with pytest.raises(ArtifactIntegrityError, match="plugin model: load the plugins"):
+        artifacts.load_artifact(path, signature)
