@@ -97,6 +97,15 @@ def _differing_rows(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
             y = right.to_numpy(dtype=np.float64, na_value=np.nan)
             same = np.isclose(x, y, rtol=_RTOL, atol=_ATOL, equal_nan=True)
         else:
-            same = (left == right).fillna(False).to_numpy(dtype=bool) | both_missing
+            # As objects, so that e.g. categoricals whose category sets differ still compare by value.
+            same = (_as_objects(left) == _as_objects(right)) | both_missing
         differs |= ~same
     return differs
+
+
+def _as_objects(values: pd.Series) -> np.ndarray:
+    """Values as a NumPy object array with every kind of missing value turned into ``None`` (pd.NA
+    cannot be compared elementwise)."""
+    out = values.astype(object).to_numpy(copy=True)
+    out[values.isna().to_numpy()] = None
+    return out

@@ -40,6 +40,34 @@ class FullSampleZScoreModel(BaseEstimator):
         return pd.DataFrame({"signal": signal, "strength": z.abs().clip(upper=1)}, index=bars.index)
 
 
+class LabelledRegimeModel(BaseEstimator):
+    """Causal, with a categorical column whose category set depends on the sample, and a string column."""
+
+    warmup_bars = 20
+
+    def fit(self, bars, y=None):
+        self.fitted_ = True
+        return self
+
+    def predict(self, bars):
+        above = bars["close"] > bars["close"].rolling(20).mean()
+        # A calendar label: bars truncated before 2001 have only the category "2000".
+        label = np.where(bars.index.year < 2001, "2000", "later")
+        return pd.DataFrame(
+            {"signal": np.where(above, 1, 0), "regime": pd.Categorical(label),
+             "note": pd.array(np.where(above, "trend", None), dtype="string")},
+            index=bars.index,
+        )
+
+
+def test_non_numeric_columns_compare_by_value(aapl):
+    bars = aapl.iloc[:400]
+    model = LabelledRegimeModel().fit(bars)
+    assert list(model.predict(bars.iloc[:100])["regime"].cat.categories) == ["2000"]
+    assert list(model.predict(bars)["regime"].cat.categories) == ["2000", "later"]
+    assert check_lookahead(model, bars, n_cuts=20) == []
+
+
 def test_causal_model_passes(aapl, sma_model):
     sma_model.fit(aapl)
     assert check_lookahead(sma_model, aapl, n_cuts=10) == []
