@@ -1,6 +1,6 @@
 """Benchmark: REST API latency under concurrent clients on 127.0.0.1 (uvicorn in a subprocess).
 
-    python benchmarks/bench_api.py [--clients 50] [--requests-per-client 20] [--port 0]
+    python benchmarks/bench_api.py [--clients 50] [--requests-per-client 20] [--workers 1] [--port 0]
 
 A model is trained on the real offline AAPL bars into a throw-away ``MLTRAINER_HOME``; the API runs as
 ``python -m mltrainer serve`` in a child process with a benchmark token. Each of ``--clients`` httpx
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests-per-client", type=int, default=20)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the API")
     args = parser.parse_args(argv)
 
     home = tempfile.mkdtemp(prefix="mltrainer-bench-api-")
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     port = args.port or _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "mltrainer", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "warning"], env=env)
+                             "--log-level", "warning", "--workers", str(args.workers)], env=env)
     try:
         _wait_ready(base, proc)
         auth = {"Authorization": f"Bearer {token}"}
@@ -151,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
                     "platform": platform.platform()},
         "clients": args.clients,
+        "api_workers": args.workers,
         "requests_per_client": args.requests_per_client,
         "target_cached_p95_ms": 1000 * TARGET_P95_S,
         "meets_cached_p95_target": scenarios["predict_cached"]["p95_ms"] <= 1000 * TARGET_P95_S,

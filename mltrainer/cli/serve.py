@@ -22,13 +22,32 @@ def _port(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}: use a number from 1 to 64") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"invalid worker count {value}: use a number from 1 to 64")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mltrainer.api import create_app
+    from mltrainer.config import get_settings
+    from mltrainer.errors import ConfigError
 
-    app = create_app()
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    if args.workers > 1:
+        if not get_settings().api_tokens:
+            raise ConfigError("--workers above 1 needs MLTRAINER_API_TOKENS: each worker would otherwise "
+                              "generate its own token. Set MLTRAINER_API_TOKENS=<token> and retry.")
+        # Each worker process builds its own app (and, without MLTRAINER_REDIS_URL, its own cache).
+        uvicorn.run("mltrainer.api:create_app", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level)
+        return 0
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -38,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                           "'Authorization: Bearer <token>' (MLTRAINER_API_TOKENS).")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    p.add_argument("--workers", type=_workers, default=1,
+                   help="worker processes (default 1); above 1 needs MLTRAINER_API_TOKENS, and a shared cache "
+                        "needs MLTRAINER_REDIS_URL")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default info)")
     p.set_defaults(handler=_serve)

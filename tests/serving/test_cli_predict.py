@@ -65,3 +65,9 @@ def test_serve_rejects_a_bad_port(capsys):
         main(["serve", "--port", "70000"])
     assert info.value.code == 2
     assert "invalid port 70000" in capsys.readouterr().err
+
+
+def test_serve_with_several_workers_needs_configured_tokens(capsys):
+    code = main(["serve", "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "needs MLTRAINER_API_TOKENS" in err
