@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from mltrainer.compliance._resolver import (
     ModuleSummary,
+    class_body_names,
     Resolver,
     _target_names,
     resolve_relative,
@@ -598,10 +599,7 @@ class FileChecker(ast.NodeVisitor):
                 local[node.name] = node
         for node in local.values():
             self.class_index.append((node.name, frozenset(filter(None, (_last_name(b) for b in node.bases))),
-                                     frozenset(n.name for n in node.body
-                                               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-                                     | frozenset(t for n in node.body if isinstance(n, ast.Assign)
-                                                 for tg in n.targets for t in _target_names(tg))))
+                                     frozenset(class_body_names(node)[0])))
         for name in duplicates:
             local.pop(name)
         set_later = {attr for owner, attr in self.attrs_set if owner in local}

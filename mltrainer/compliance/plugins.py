@@ -38,6 +38,7 @@ __all__ = [
     "load_plugin",
     "install_plugin",
     "check_plugin",
+    "unload_plugins",
     "MAX_PLUGIN_BYTES",
 ]
 
@@ -187,6 +188,18 @@ def load_plugins(actor: str = "system") -> list[PluginStatus]:
         except (ComplianceError, InvalidInputError, NotFoundError) as exc:
             statuses.append(PluginStatus(str(path), False, error=str(exc)))
     return statuses
+
+
+def unload_plugins() -> list[str]:
+    """Unregister every plugin model type loaded from files (before reloading, and in tests)."""
+    from mltrainer.models import unregister_model_class
+
+    with _lock:
+        types = list(_loaded)
+        for model_type in types:
+            unregister_model_class(model_type)
+            _loaded.pop(model_type)
+    return types
 
 
 def install_plugin(filename: str, content_bytes: bytes, actor: str = "user") -> PluginStatus:
