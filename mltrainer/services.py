@@ -363,8 +363,12 @@ def violation_context(root: str | Path, violation: Any, context: int = 3) -> tup
     """``(first line number, text)`` of the scanned file around a violation, for display; falls back
     to the violation's own excerpt when the file is no longer readable."""
     base = Path(root)
-    path = base if base.is_file() else base / violation.path
+    # Violation paths are relative to the scanned root's parent (they start with the root's name).
+    candidates = [base] if base.is_file() else [base.parent / violation.path, base / violation.path]
+    path = next((c for c in candidates if c.is_file()), None)
     try:
+        if path is None:
+            raise OSError(violation.path)
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return int(violation.line), violation.excerpt

@@ -1,0 +1,84 @@
+"""Train page: the form trains on real offline AAPL and the cards show the registry's OOS figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from mltrainer import services
+from mltrainer.ui import CARD_METRICS, format_metric, metric_label
+
+
+def _fill(at, model_type="mean_reversion", start=dt.date(2008, 1, 1), end=dt.date(2012, 12, 31)):
+    at.selectbox(key="train_model_type").select(model_type).run()
+    at.selectbox(key="train_symbol").select("AAPL")
+    at.date_input(key="train_start").set_value(start)
+    at.date_input(key="train_end").set_value(end)
+    at.number_input(key="train_splits").set_value(3)
+    return at
+
+
+def test_train_form_shows_registry_oos_metrics(page):
+    at = _fill(page("train").run())
+    at.number_input(key="train_param_mean_reversion_entry_z").set_value(1.5)
+    at.number_input(key="train_cost_bps").set_value(10.0)
+    at.button(key="train_submit").click().run()
+
+    assert not at.exception
+    assert [e.value for e in at.error] == []
+    records = services.list_models()
+    assert len(records) == 1
+    record = records[0]
+    assert record.model_type == "mean_reversion" and record.symbol == "AAPL"
+    assert record.params["entry_z"] == 1.5 and record.cost_bps == 10.0 and record.n_splits == 3
+    assert str(record.train_start) == "2008-01-02" and str(record.train_end) == "2012-12-31"
+    assert at.success[0].value.startswith(f"Trained and registered **{record.model_id}**")
+
+    cards = {m.label: m for m in at.metric}
+    for name in CARD_METRICS:
+        card = cards[metric_label(name)]
+        assert card.value == format_metric(name, record.metrics[name])
+        bench = record.buy_and_hold.get(name)
+        if bench is not None:
+            assert card.delta == f"buy & hold {format_metric(name, bench)}"
+    # The formatting itself, spelled out: fractions as percent with 2 decimals, counts whole.
+    assert cards["Total return"].value == f"{record.metrics['total_return'] * 100:.2f}%"
+    assert cards["Number of trades"].value == str(int(record.metrics["n_trades"]))
+
+    folds = at.dataframe[1].value
+    assert list(folds["fold"]) == [1, 2, 3]
+    assert list(folds["test bars"]) == [f["test_rows"] for f in record.folds]
+    assert any(s.value.startswith("Causal: predictions on bars truncated at 10 cut points") for s in at.success)
+    assert at.get("progress")[0].value == 100
+    assert "out of sample" in at.info[0].value
+
+
+def test_train_invalid_date_range_shows_error_and_registers_nothing(page):
+    at = _fill(page("train").run(), start=dt.date(2012, 12, 31), end=dt.date(2008, 1, 1))
+    at.button(key="train_submit").click().run()
+
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "is after end" in at.error[0].value and "swap them" in at.error[0].value
+    assert services.list_models() == []
+
+
+def test_train_too_short_range_explains_the_fix(page):
+    at = _fill(page("train").run(), model_type="momentum_breakout", start=dt.date(2012, 1, 3),
+               end=dt.date(2012, 6, 29))
+    at.button(key="train_submit").click().run()
+
+    assert not at.exception
+    assert len(at.error) == 1 and "needs at least" in at.error[0].value
+    assert services.list_models() == []
+
+
+def test_param_inputs_follow_the_model_type_with_its_defaults(page):
+    at = page("train").run()
+    for spec_type in services.model_types():
+        at.selectbox(key="train_model_type").select(spec_type["model_type"]).run()
+        for spec in spec_type["params"]:
+            key = f"train_param_{spec_type['model_type']}_{spec['name']}"
+            widget = at.checkbox(key=key) if spec["type"] == "bool" else (
+                at.text_input(key=key) if spec["type"] == "str" else at.number_input(key=key))
+            assert widget.value == spec["default"], key
+            assert widget.help == spec["help"]
