@@ -60,6 +60,7 @@ class TrainingResult:
 
 @dataclass(frozen=True)
 class _PipelineOutput:
+    symbol: str  # as the data source spells it ("aapl" -> "AAPL")
     bars: pd.DataFrame
     model: Any
     walk_forward: Any
@@ -160,7 +161,8 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
 
     data = {"first": bars.index[0], "last": bars.index[-1], "rows": int(len(bars)),
             "fingerprint": bars_fingerprint(bars)}
-    return _PipelineOutput(bars=bars, model=final, walk_forward=result, calibration=calibration,
+    canonical = str(bars.attrs.get("provenance", {}).get("symbol") or symbol)
+    return _PipelineOutput(symbol=canonical, bars=bars, model=final, walk_forward=result, calibration=calibration,
                            params=dict(final.get_params()), data=data, timings=timings)
 
 
@@ -184,7 +186,7 @@ def train_model(model_type: str, symbol: str, params: dict[str, Any] | None = No
         "format": BUNDLE_FORMAT,
         "model": out.model,
         "model_type": model_type,
-        "symbol": symbol,
+        "symbol": out.symbol,
         "params": out.params,
         "calibration": out.calibration.to_dict(),
         "data": out.data,
@@ -193,7 +195,7 @@ def train_model(model_type: str, symbol: str, params: dict[str, Any] | None = No
         "oos_predictions": out.walk_forward.predictions[["signal", "strength"]].copy(),
     }
     record = get_registry().register(
-        model_type=model_type, symbol=symbol, bundle=bundle, params=out.params,
+        model_type=model_type, symbol=out.symbol, bundle=bundle, params=out.params,
         train_start=out.data["first"], train_end=out.data["last"], data_rows=out.data["rows"],
         data_fingerprint=out.data["fingerprint"], metrics=backtest.metrics, folds=out.walk_forward.folds,
         buy_and_hold=backtest.benchmark_metrics, calibration=out.calibration.to_dict(),

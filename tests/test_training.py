@@ -104,7 +104,8 @@ def test_full_range_run_progress_artifact_and_calibration():
 
 
 def test_same_type_symbol_and_day_gets_v2():
-    first = train_model("mean_reversion", "AAPL", start=START, end=END, n_splits=3)
+    first = train_model("mean_reversion", " aapl", start=START, end=END, n_splits=3)
+    assert first.record.symbol == "AAPL"  # stored as the data source spells it
     second = train_model("mean_reversion", "AAPL", start=START, end=END, n_splits=3,
                          params={"entry_z": first.params["entry_z"]})
     assert second.model_id == f"{first.model_id}_v2"
