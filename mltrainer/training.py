@@ -162,8 +162,9 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
     data = {"first": bars.index[0], "last": bars.index[-1], "rows": int(len(bars)),
             "fingerprint": bars_fingerprint(bars)}
     canonical = str(bars.attrs.get("provenance", {}).get("symbol") or symbol)
-    return _PipelineOutput(symbol=canonical, bars=bars, model=final, walk_forward=result, calibration=calibration,
-                           params=dict(final.get_params()), data=data, timings=timings)
+    return _PipelineOutput(symbol=canonical, bars=bars, model=final, walk_forward=result,
+                           calibration=calibration, params=dict(final.get_params()), data=data,
+                           timings=timings)
 
 
 def train_model(model_type: str, symbol: str, params: dict[str, Any] | None = None, start: Any = None,
