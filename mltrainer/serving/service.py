@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -106,7 +106,6 @@ class _LoadedModel:
     calibration: Any
     oos_returns: pd.Series | None
     loaded_at: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class PredictionService:
@@ -179,13 +178,17 @@ class PredictionService:
                 self._models.move_to_end(model_id)
                 return entry
             load_lock = self._load_locks.setdefault(model_id, threading.Lock())
-        with load_lock:  # one load per model even when a bulk request races on it
+        with load_lock:  # one load per model even when concurrent requests race on it
             with self._lock:
                 entry = self._models.get(model_id)
                 if entry is not None:
                     self._models.move_to_end(model_id)
                     return entry
-            entry = self._load_from_registry(model_id)
+            try:
+                entry = self._load_from_registry(model_id)
+            finally:
+                with self._lock:  # also after a failed load, so unknown ids leave nothing behind
+                    self._load_locks.pop(model_id, None)
             with self._lock:
                 self._models[model_id] = entry
                 self._models.move_to_end(model_id)
@@ -193,7 +196,6 @@ class PredictionService:
                     evicted, _ = self._models.popitem(last=False)
                     log.info("evicted model %s (max_loaded_models=%d)", evicted,
                              self._settings.max_loaded_models)
-                self._load_locks.pop(model_id, None)
         return entry
 
     def _load_from_registry(self, model_id: str) -> _LoadedModel:
@@ -310,9 +312,10 @@ class PredictionService:
                 f"{symbol} has {len(bars)} bars but model {entry.model_id} needs more than {warmup} for its "
                 "warm-up; use a symbol with a longer history."
             )
-        with entry.lock:  # fitted estimators are not documented as thread-safe; keep one predict at a time
-            frame = entry.model.predict(bars)
-            analysis = explain_latest(entry.model, entry.model_type, bars, frame)
+        # No lock: a fitted model's predict reads its learned state only (no model assigns to self
+        # outside fit), so bulk threads predict concurrently; a test checks bulk == one-by-one.
+        frame = entry.model.predict(bars)
+        analysis = explain_latest(entry.model, entry.model_type, bars, frame)
         warmup = int(frame.attrs.get("warmup_bars", warmup) or 0)
         if len(bars) <= warmup:
             raise InsufficientDataError(

@@ -89,8 +89,12 @@ def test_confidence_is_calibrated_and_not_constant(models_home, clock):
     calibration = _calibration(model_id)
     bulk = make_service(clock).predict_bulk(model_id, ["AAPL", "MSFT", "IBM", "GOOG", "FB", "^GSPC", "^IXIC"])
     assert not bulk.errors
+    service = make_service(clock)
     for p in bulk.predictions:
         assert p.confidence == calibration.confidence(p.signal, p.strength)
+        # computed concurrently, yet identical to a one-by-one prediction
+        alone = service.predict(model_id, p.symbol, use_cache=False)
+        assert alone.to_dict() | {"generated_at": ""} == p.to_dict() | {"generated_at": ""}
     assert len({p.confidence for p in bulk.predictions}) >= 2
     assert len({(p.signal, p.strength) for p in bulk.predictions}) >= 2
 
