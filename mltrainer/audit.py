@@ -7,7 +7,8 @@ record breaks the chain from that point on, which :meth:`AuditTrail.verify` repo
 
 Concurrent writers (several processes) must not fork the chain, so reading the last hash and inserting
 the next record happen under one database write lock: ``BEGIN IMMEDIATE`` on SQLite,
-``pg_advisory_xact_lock`` on PostgreSQL, ``LOCK TABLE`` elsewhere.
+``pg_advisory_xact_lock`` on PostgreSQL. ``seq`` is the primary key, so even without a lock two writers
+can never both append after the same record: the loser's insert fails and it retries on the new tail.
 
 Actions in use: ``model.train``, ``model.load``, ``model.delete``, ``prediction``, ``ensemble``,
 ``compliance.scan``, ``override.*``.
@@ -15,6 +16,7 @@ Actions in use: ``model.train``, ``model.load``, ``model.delete``, ``prediction`
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -25,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, String, Text, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mltrainer._util import to_jsonable
@@ -40,6 +43,7 @@ GENESIS_HASH = "0" * 64
 _HASHED_FIELDS = ("seq", "timestamp", "actor", "action", "target", "details", "prev_hash")
 # Arbitrary constant identifying the audit chain's advisory lock on PostgreSQL.
 _PG_LOCK_KEY = 7_114_235_001
+_MAX_APPEND_ATTEMPTS = 20
 
 
 class AuditRecord(Base):
@@ -104,15 +108,14 @@ class AuditTrail:
                 try:
                     yield conn
                 except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
+                    with contextlib.suppress(Exception):  # keep the original error visible
+                        conn.exec_driver_sql("ROLLBACK")
                     raise
                 conn.exec_driver_sql("COMMIT")
             return
         with engine.begin() as conn:
             if dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-            else:
-                conn.execute(text(f"LOCK TABLE {AuditRecord.__tablename__} IN EXCLUSIVE MODE"))
             yield conn
 
     def record(self, action: str, target: str, details: dict[str, Any] | None = None,
@@ -121,6 +124,14 @@ class AuditTrail:
         if not action or not isinstance(action, str):
             raise InvalidInputError("An audit action must be a non-empty string such as 'model.train'.")
         safe_details = to_jsonable(details or {})
+        for attempt in range(_MAX_APPEND_ATTEMPTS):
+            try:
+                return self._append(action, target, safe_details, actor)
+            except IntegrityError:  # another writer took this seq (only possible without a lock)
+                log.debug("audit seq taken, retrying (attempt %d)", attempt + 1)
+        raise AuditError(f"Could not append the audit record for {action!r}: the trail is too busy; try again.")
+
+    def _append(self, action: str, target: str, safe_details: Any, actor: str) -> dict[str, Any]:
         try:
             with self._locked() as conn:
                 last = conn.execute(
@@ -137,7 +148,7 @@ class AuditTrail:
                 }
                 entry["hash"] = record_hash(entry)
                 conn.execute(AuditRecord.__table__.insert().values(**entry))
-        except MLTrainerError:
+        except (MLTrainerError, IntegrityError):
             raise
         except Exception as exc:
             raise AuditError(

@@ -51,3 +51,35 @@ def test_processes_racing_on_postgres(postgres_database):
     assert record.symbol == "^GSPC" and record.created_at.tzinfo is not None
     # 3 x 5 predictions + 3 trainings, one unforked chain.
     assert get_audit_trail().verify() == {"ok": True, "records": 18, "first_bad_index": None}
+
+
+def _append_many(barrier, n, name):
+    dispose_engines()
+    barrier.wait()
+    for i in range(n):
+        get_audit_trail().record("prediction", f"{name}-{i}", actor=name)
+
+
+def test_audit_chain_survives_writers_without_the_lock(postgres_database, monkeypatch):
+    """The primary key on seq is the backstop: without the advisory lock, colliding appends retry."""
+    import contextlib
+
+    from mltrainer.audit import AuditTrail
+
+    @contextlib.contextmanager
+    def unlocked(self):
+        with self._engine.begin() as conn:
+            yield conn
+
+    monkeypatch.setattr(AuditTrail, "_locked", unlocked)
+    get_engine()
+    dispose_engines()
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(3)
+    procs = [ctx.Process(target=_append_many, args=(barrier, 12, f"w{k}")) for k in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert get_audit_trail().verify() == {"ok": True, "records": 36, "first_bad_index": None}
