@@ -129,7 +129,7 @@ class AuditTrail:
                 return self._append(action, target, safe_details, actor)
             except IntegrityError:  # another writer took this seq (only possible without a lock)
                 log.debug("audit seq taken, retrying (attempt %d)", attempt + 1)
-        raise AuditError(f"Could not append the audit record for {action!r}: the trail is too busy; try again.")
+        raise AuditError(f"Could not append the audit record for {action!r}: the trail is busy; try again.")
 
     def _append(self, action: str, target: str, safe_details: Any, actor: str) -> dict[str, Any]:
         try:
