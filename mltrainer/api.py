@@ -66,7 +66,8 @@ ModelId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
                                            pattern=r"^[A-Za-z0-9_.\-]+$")]
 ModelType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
                                              pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
-ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                             pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Weight = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -81,7 +82,8 @@ class TrainRequest(_Request):
         default=None, description="Model parameters by name; omitted ones take their defaults.")
     start: dt.date | None = Field(default=None, description="First training date, YYYY-MM-DD.")
     end: dt.date | None = Field(default=None, description="Last training date, YYYY-MM-DD.")
-    cost_bps: float = Field(default=5.0, ge=0, le=1000, description="Transaction cost per fill, basis points.")
+    cost_bps: float = Field(default=5.0, ge=0, le=1000,
+                            description="Transaction cost per fill, basis points.")
     n_splits: int = Field(default=5, ge=2, le=20, description="Walk-forward folds.")
 
 
@@ -104,8 +106,9 @@ class EnsembleRequest(_Request):
         | Annotated[dict[ModelId, Weight], Field(min_length=1, max_length=MAX_ENSEMBLE_MODELS)]
         | Literal["oos", "equal"]
         | None
-    ) = Field(default=None, description="One weight per model (list, same order), a mapping model id -> "
-                                        "weight, 'oos' (inverse out-of-sample volatility) or omitted (equal).")
+    ) = Field(default=None,
+              description="One weight per model (list, same order), a mapping model id -> weight, "
+                          "'oos' (inverse out-of-sample volatility) or omitted (equal).")
     use_cache: bool = True
 
 
@@ -182,7 +185,8 @@ def _routes() -> APIRouter:
     @router.post("/models/train", tags=["models"], summary="Train a model on real data (walk-forward, OOS)")
     def train(body: TrainRequest) -> JSONResponse:
         result = services.train_model(body.model_id, body.symbol, params=body.parameters, start=body.start,
-                                      end=body.end, cost_bps=body.cost_bps, n_splits=body.n_splits, actor="api")
+                                      end=body.end, cost_bps=body.cost_bps, n_splits=body.n_splits,
+                                      actor="api")
         return _json({"model_id": result.model_id, "metrics": result.metrics, "folds": result.folds})
 
     @router.post("/models/predict", tags=["predictions"], summary="Latest signal of a model for a symbol")

@@ -31,8 +31,9 @@ def _predict(args: argparse.Namespace) -> int:
             emit({"predictions": data["predictions"], "errors": data["errors"]}, True)
         else:
             for p in data["predictions"]:
-                sys.stdout.write(f"{p['symbol']:<8} {p['label']:<4} strength {p['strength']:.2f}  confidence "
-                                 f"{p['confidence']:.2f}  as of {p['as_of']}  close {p['latest_price']:.2f}\n")
+                sys.stdout.write(f"{p['symbol']:<8} {p['label']:<4} strength {p['strength']:.2f}  "
+                                 f"confidence {p['confidence']:.2f}  as of {p['as_of']}  "
+                                 f"close {p['latest_price']:.2f}\n")
             for symbol, message in data["errors"].items():
                 sys.stdout.write(f"{symbol:<8} error: {message}\n")
         return 0 if data["predictions"] else 1
@@ -58,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--symbol", help="one ticker, e.g. AAPL")
     which.add_argument("--symbols", help="comma-separated tickers for a bulk request, e.g. AAPL,MSFT,IBM")
-    p.add_argument("--no-cache", action="store_true", help="recompute even if a fresh cached prediction exists")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute even if a fresh cached prediction exists")
     p.add_argument("--json", action="store_true", help="print JSON only")
     p.set_defaults(handler=_predict)
 

@@ -26,7 +26,8 @@ def _workers(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}: use a number from 1 to 64") from None
+        raise argparse.ArgumentTypeError(
+            f"invalid worker count {text!r}: use a number from 1 to 64") from None
     if not 1 <= value <= 64:
         raise argparse.ArgumentTypeError(f"invalid worker count {value}: use a number from 1 to 64")
     return value
@@ -58,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=_workers, default=1,
-                   help="worker processes (default 1); above 1 needs MLTRAINER_API_TOKENS, and a shared cache "
-                        "needs MLTRAINER_REDIS_URL")
+                   help="worker processes (default 1); above 1 needs MLTRAINER_API_TOKENS, and a "
+                        "shared cache needs MLTRAINER_REDIS_URL")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="uvicorn log level (default info)")
     p.set_defaults(handler=_serve)

@@ -138,7 +138,8 @@ class InProcessCache(PredictionCache):
             }
 
 
-def make_cache(settings: Settings | None = None, clock: Callable[[], float] = time.monotonic) -> PredictionCache:
+def make_cache(settings: Settings | None = None,
+               clock: Callable[[], float] = time.monotonic) -> PredictionCache:
     """The configured cache: Redis when ``MLTRAINER_REDIS_URL`` is set, else :class:`InProcessCache`.
 
     The Redis module is imported lazily so the default install never needs the ``redis`` package.

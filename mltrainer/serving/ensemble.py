@@ -72,7 +72,8 @@ def validate_model_ids(model_ids: Any) -> list[str]:
             raise EnsembleError("Every ensemble model id must be a non-empty string.")
         ids.append(m.strip())
     if len(ids) > MAX_ENSEMBLE_MODELS:
-        raise EnsembleError(f"An ensemble blends at most {MAX_ENSEMBLE_MODELS} models; {len(ids)} were given.")
+        raise EnsembleError(
+            f"An ensemble blends at most {MAX_ENSEMBLE_MODELS} models; {len(ids)} were given.")
     duplicates = sorted({m for m in ids if ids.count(m) > 1})
     if duplicates:
         raise EnsembleError(f"Model ids must be distinct; repeated: {', '.join(duplicates)}. "
@@ -194,8 +195,9 @@ def oos_weights(returns: Mapping[str, pd.Series]) -> dict[str, float]:
     frame = frame.dropna()
     if len(frame) < MIN_OOS_OVERLAP_DAYS:
         raise EnsembleError(
-            f"'oos' weights need at least {MIN_OOS_OVERLAP_DAYS} common out-of-sample days across the models; "
-            f"they share {len(frame)}. Use equal or explicit weights, or models trained on overlapping periods."
+            f"'oos' weights need at least {MIN_OOS_OVERLAP_DAYS} common out-of-sample days across the "
+            f"models; they share {len(frame)}. Use equal or explicit weights, or models trained on "
+            "overlapping periods."
         )
     if len(frame.columns) == 1:
         return {frame.columns[0]: 1.0}
@@ -208,5 +210,6 @@ def oos_weights(returns: Mapping[str, pd.Series]) -> dict[str, float]:
     model = InverseVolatility().fit(frame.to_numpy())
     raw = {m: float(w) for m, w in zip(frame.columns, model.weights_)}
     if any(not math.isfinite(w) or w < 0 for w in raw.values()):
-        raise EnsembleError("Could not derive 'oos' weights from the out-of-sample returns; use explicit weights.")
+        raise EnsembleError(
+            "Could not derive 'oos' weights from the out-of-sample returns; use explicit weights.")
     return normalise_weights(raw)

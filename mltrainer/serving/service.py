@@ -83,7 +83,8 @@ def normalise_symbol(symbol: Any) -> str:
     if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol.strip()):
         shown = str(symbol)[:30] if isinstance(symbol, str) else type(symbol).__name__
         raise InvalidInputError(
-            f"Invalid symbol {shown!r}: use a ticker of 1–20 letters, digits or ^ . - = _, e.g. AAPL or ^GSPC."
+            f"Invalid symbol {shown!r}: use a ticker of 1–20 letters, digits or ^ . - = _, "
+            "e.g. AAPL or ^GSPC."
         )
     return symbol.strip().upper()
 
@@ -260,10 +261,12 @@ class PredictionService:
 
         bars = load_bars(symbol)
         if bars is None or len(bars) == 0:
-            raise InsufficientDataError(f"No bars available for {symbol}; check the symbol and the data source.")
+            raise InsufficientDataError(
+                f"No bars available for {symbol}; check the symbol and the data source.")
         as_of = pd.Timestamp(bars.index[-1]).date().isoformat()
         with self._lock:
-            self._as_of[symbol] = (as_of, self._clock() + min(AS_OF_TTL_SECONDS, self._settings.prediction_ttl_seconds))
+            trust = min(AS_OF_TTL_SECONDS, self._settings.prediction_ttl_seconds)
+            self._as_of[symbol] = (as_of, self._clock() + trust)
         return bars
 
     def _recent_as_of(self, symbol: str) -> str | None:
@@ -362,7 +365,8 @@ class PredictionService:
         if not isinstance(symbols, Sequence) or len(symbols) == 0:
             raise InvalidInputError("symbols must be a non-empty list of tickers, e.g. ['AAPL', 'MSFT'].")
         if len(symbols) > MAX_BULK_SYMBOLS:
-            raise InvalidInputError(f"At most {MAX_BULK_SYMBOLS} symbols per bulk request; {len(symbols)} given.")
+            raise InvalidInputError(
+                f"At most {MAX_BULK_SYMBOLS} symbols per bulk request; {len(symbols)} given.")
         entry = self._get_loaded(model_id)  # an unknown or tampered model fails the whole request
         ordered: list[str] = []
         errors: dict[str, str] = {}
