@@ -57,6 +57,14 @@ def train_request_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
 def run_training(request: dict[str, Any], as_json: bool) -> int:
     """Train in this process and print the result (JSON with ``as_json``)."""
     from mltrainer import services
@@ -74,9 +82,11 @@ def run_training(request: dict[str, Any], as_json: bool) -> int:
         sys.stdout.write(
             f"{data['model_id']}: {data['data']['rows']} bars "
             f"{data['data']['first']} .. {data['data']['last']}, {len(data['folds'])} folds\n"
-            f"  out-of-sample  sharpe {metrics.get('sharpe')}  total_return {metrics.get('total_return')}  "
-            f"max_drawdown {metrics.get('max_drawdown')}\n"
-            f"  buy-and-hold   sharpe {bh.get('sharpe')}  total_return {bh.get('total_return')}\n"
+            f"  out of sample  sharpe {_num(metrics.get('sharpe'))}  total return "
+            f"{_pct(metrics.get('total_return'))}  max drawdown {_pct(metrics.get('max_drawdown'))}  "
+            f"trades {metrics.get('n_trades', 'n/a')}\n"
+            f"  buy and hold   sharpe {_num(bh.get('sharpe'))}  total return {_pct(bh.get('total_return'))}  "
+            f"max drawdown {_pct(bh.get('max_drawdown'))}\n"
         )
     return 0
 
