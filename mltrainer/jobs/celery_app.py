@@ -10,7 +10,8 @@ Choices, and why:
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after the job
   finished, so a pool process killed mid-training puts the job back in the queue; the next delivery
   takes over the job (its previous owner is provably dead, see :mod:`.runner`) and ``MAX_ATTEMPTS``
-  bounds retries of a job that kills its worker every time. When the whole worker is killed, the
+  bounds retries of a job that kills its worker every time. Meanwhile the job stays ``running``: its
+  supervisor (the worker's main process) is alive, so a retry is coming (:func:`.store.is_lost`). When the whole worker is killed, the
   lost-job check reports the job ``failed`` as soon as its pid is gone (same host) or its heartbeat is
   stale (other hosts); a later redelivery of a failed job is ignored.
 - ``worker_prefetch_multiplier=1``: trainings are long, so an idle worker should take the next job

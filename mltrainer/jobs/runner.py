@@ -24,7 +24,7 @@ from mltrainer.errors import MLTrainerError
 from mltrainer.jobs.store import (
     HEARTBEAT_SECONDS,
     JobRow,
-    is_lost,
+    owner_gone,
     this_host,
     update_job,
     utcnow,
@@ -49,7 +49,7 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
             log.warning("job %s is not in the jobs table; ignoring the delivery", job_id)
             return None
         snapshot = {c: getattr(row, c) for c in ("state", "worker_pid", "attempts", "worker_host")}
-        takeover = row.state == "running" and is_lost(row, now, host)
+        takeover = row.state == "running" and owner_gone(row, now, host)
         if row.state != "queued" and not takeover:
             log.info("job %s is %s; not running it again", job_id, row.state)
             return None
@@ -66,8 +66,9 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
             update(JobRow)
             .where(JobRow.job_id == job_id, JobRow.state == snapshot["state"],
                    JobRow.attempts == snapshot["attempts"])
-            .values(state="running", worker_host=host, worker_pid=pid, attempts=snapshot["attempts"] + 1,
-                    heartbeat_at=now, updated_at=now, started_at=now, finished_at=None, progress=0.0,
+            .values(state="running", worker_host=host, worker_pid=pid, supervisor_pid=os.getppid(),
+                    attempts=snapshot["attempts"] + 1, heartbeat_at=now, updated_at=now, started_at=now,
+                    finished_at=None, progress=0.0,
                     message="Retrying after a lost worker." if takeover else "Started.",
                     error=None)
         )

@@ -5,9 +5,10 @@ process pool or Celery): the process that runs the training writes its state, pr
 here, so every API worker, dashboard process or CLI call sees the same answer and a restart loses
 nothing. Timestamps are stored as naive UTC (SQLite keeps no offset) and shown with ``+00:00``.
 
-Lost workers: a worker killed with SIGKILL cannot say so. The running process records its host and pid
-and refreshes ``heartbeat_at``; :func:`reconcile_lost` marks a job ``failed`` when its process is gone
-(same host: the pid no longer exists) or its heartbeat is older than :data:`LOST_AFTER_SECONDS`.
+Lost workers: a worker killed with SIGKILL cannot say so. The running process records its host, its
+pid and its supervisor's pid, and refreshes ``heartbeat_at``; :func:`reconcile_lost` marks a job
+``failed`` when its process is gone (same host: the pid no longer exists; other hosts: the heartbeat is
+older than :data:`LOST_AFTER_SECONDS`) and no retry is coming (see :func:`is_lost`).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "get_sweep",
     "reconcile_lost",
     "is_lost",
+    "owner_gone",
     "LOST_MESSAGE",
 ]
 
@@ -93,6 +95,8 @@ class JobRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     worker_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
     worker_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The process supervising ``worker_pid`` (the Celery worker's main process, or the pool's owner).
+    supervisor_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -289,22 +293,40 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def is_lost(row: JobRow, now: dt.datetime | None = None, host: str | None = None) -> bool:
-    """Whether an unfinished job's owner is gone.
+def owner_gone(row: JobRow, now: dt.datetime | None = None, host: str | None = None) -> bool:
+    """Whether the process that owns the job is gone: its pid (same host) or its heartbeat (other hosts)."""
+    now = now or utcnow()
+    host = host or this_host()
+    if row.worker_pid is not None and row.worker_host == host:
+        return not _pid_alive(row.worker_pid)
+    beat = row.heartbeat_at or row.updated_at
+    return (now - beat).total_seconds() > LOST_AFTER_SECONDS
 
-    Same host: the owner's pid decides. Another host: a running job is lost when its heartbeat is
-    stale; a queued job never is (the broker or the other host's pool still holds it).
+
+def is_lost(row: JobRow, now: dt.datetime | None = None, host: str | None = None) -> bool:
+    """Whether an unfinished job will never finish and must be reported ``failed``.
+
+    A queued job on a broker is never lost (the broker holds it); a local queued job is lost when its
+    submitting process died. A running job is lost when its owner is gone — except while the Celery
+    worker that supervised the dead pool process is alive and the heartbeat is recent: Celery then
+    re-queues the task (``task_reject_on_worker_lost``) and the next delivery takes the job over.
     """
     if row.state not in ("queued", "running"):
         return False
     now = now or utcnow()
     host = host or this_host()
-    if row.worker_pid is not None and row.worker_host == host:
-        return not _pid_alive(row.worker_pid)
     if row.state == "queued":
+        if row.backend != "local" or row.worker_pid is None or row.worker_host != host:
+            return False
+        return not _pid_alive(row.worker_pid)
+    if not owner_gone(row, now, host):
         return False
     beat = row.heartbeat_at or row.updated_at
-    return (now - beat).total_seconds() > LOST_AFTER_SECONDS
+    retry_pending = (
+        row.backend == "celery" and row.worker_host == host and row.supervisor_pid is not None
+        and _pid_alive(row.supervisor_pid) and (now - beat).total_seconds() <= LOST_AFTER_SECONDS
+    )
+    return not retry_pending
 
 
 def reconcile_lost(settings: Settings, job_ids: list[str] | None = None, sweep_id: str | None = None) -> int:

@@ -3,9 +3,8 @@ the metadata database on the real PostgreSQL (a schema per stack)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from mltrainer.registry import get_registry
 
 from .conftest import (
     REDIS_URL,
-    REPO_ROOT,
     WorkerProcess,
     _delete_prefix,
     _pg_admin_engine,
@@ -106,20 +104,15 @@ def _finished(job_id: str):
     return status if status["state"] in ("succeeded", "failed") else None
 
 
-def test_celery_job_succeeds_and_a_new_process_sees_it(on_stack):
+def test_celery_job_succeeds_with_a_registered_model(on_stack):
     job_id = submit_training("momentum_breakout", "AAPL", params={"lookback_period": 20}, **SHORT)
     status = wait_until(lambda: _finished(job_id), 90, "the Celery job to finish")
     assert status["state"] == "succeeded", status
-    assert status["backend"] == "celery" and status["progress"] == 1.0
-    record = get_registry().get(status["model_id"])
+    assert status["backend"] == "celery" and status["progress"] == 1.0 and status["attempts"] == 1
+    assert status["started_at"] <= status["finished_at"]
+    record = get_registry().get(status["model_id"])  # written by the worker process, read here
     assert record.symbol == "AAPL" and record.params["lookback_period"] == 20
-    assert any(p.is_file() for p in get_settings().models_dir.rglob("*"))  # the worker wrote the artifact
-    # Another process (as after a restart) reads the same record from PostgreSQL.
-    out = subprocess.run([sys.executable, "-m", "mltrainer", "jobs", "show", job_id, "--json"],
-                         env=on_stack.env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    shown = json.loads(out.stdout)
-    assert shown["state"] == "succeeded" and shown["model_id"] == status["model_id"]
+    assert get_registry().verify(record.model_id) is True  # the artifact is where the registry says
 
 
 def test_celery_two_workers_same_training_get_distinct_ids(on_stack):
@@ -149,26 +142,53 @@ def test_celery_sweep_fans_out_and_ranks(on_stack):
     assert 0.0 <= status["best"]["deflated_sharpe"] <= 1.0
 
 
-def test_celery_worker_killed_mid_training_job_failed_nothing_saved(tmp_path, monkeypatch):
+def _mid_training(job_id: str):
+    def _check() -> bool:
+        status = job_status(job_id)
+        assert status["state"] in ("queued", "running"), f"the job ended before it could be killed: {status}"
+        return status["state"] == "running" and 0.05 <= status["progress"] < 0.75
+
+    return _check
+
+
+def _worker_pid(job_id: str) -> int:
+    from mltrainer.db import session_scope
+    from mltrainer.jobs.store import JobRow
+
+    with session_scope() as session:
+        return session.get(JobRow, job_id).worker_pid
+
+
+def test_celery_killed_pool_process_is_retried_and_killed_worker_fails_the_job(tmp_path, monkeypatch):
     stack = Stack(tmp_path)
     try:
         stack.use(monkeypatch)
         worker = stack.start_worker("victim")
         stack.wait_ready(worker)
-        job_id = submit_training("gradient_boosting", "AAPL", params={"n_estimators": 400}, n_splits=5)
+        slow = {"params": {"n_estimators": 400}, "n_splits": 5}
 
-        def _training():
-            status = job_status(job_id)
-            assert status["state"] in ("queued", "running"), f"the job ended before it could be killed: {status}"
-            return status["state"] == "running" and 0.05 <= status["progress"] < 0.75
+        # 1. Only the pool process dies (OOM-killer style): Celery requeues the task (acks_late +
+        #    reject_on_worker_lost) and a fresh pool process takes the job over.
+        retried = submit_training("gradient_boosting", "AAPL", **slow)
+        wait_until(_mid_training(retried), 90, "the first job to be mid-training", interval=0.02)
+        first_pid = _worker_pid(retried)
+        os.kill(first_pid, signal.SIGKILL)
+        status = wait_until(lambda: _finished(retried), 120, "the retried job to finish")
+        assert status["state"] == "succeeded" and status["attempts"] == 2, status
+        assert _worker_pid(retried) != first_pid
+        assert [r.model_id for r in get_registry().list()] == [status["model_id"]]
 
-        wait_until(_training, 90, "the job to be mid-training", interval=0.02)
-        worker.kill()  # SIGKILL to the worker and its pool process
+        # 2. The whole worker is killed (SIGKILL to its process group): nothing is left to retry in
+        #    time, so the job is reported failed and nothing of it is saved.
+        job_id = submit_training("gradient_boosting", "AAPL", **slow)
+        wait_until(_mid_training(job_id), 90, "the second job to be mid-training", interval=0.02)
+        worker.kill()
         status = wait_until(lambda: _finished(job_id), 30, "the killed job to be reported")
         assert status["state"] == "failed" and status["error"] == "WorkerLost"
         assert "no model was saved" in status["message"]
-        assert get_registry().list() == []
-        models_dir = get_settings().models_dir
-        assert not models_dir.exists() or [p for p in models_dir.rglob("*") if p.is_file()] == []
+        registry = get_registry()
+        assert [r.model_id for r in registry.list()] == [job_status(retried)["model_id"]]
+        files = [p for p in get_settings().models_dir.rglob("*") if p.is_file()]
+        assert files == [registry.artifact_file(job_status(retried)["model_id"])]
     finally:
         stack.close()

@@ -70,6 +70,18 @@ def test_jobs_running_job_whose_pid_died_is_reported_failed():
     assert status["error"] == "WorkerLost" and status["message"] == LOST_MESSAGE
 
 
+def test_jobs_celery_pool_process_died_under_a_live_worker_waits_for_the_retry():
+    settings = get_settings()
+    job_id = _job(settings, backend="celery")
+    # The Celery worker (supervisor, here this process) is alive: it re-queues the task, so the job is
+    # not failed while the heartbeat is recent — and the redelivery may take it over.
+    update_job(settings, job_id, state="running", worker_host=this_host(), worker_pid=_dead_pid(),
+               supervisor_pid=os.getpid(), attempts=1, heartbeat_at=utcnow())
+    assert job_status(job_id)["state"] == "running"
+    update_job(settings, job_id, heartbeat_at=utcnow() - dt.timedelta(seconds=LOST_AFTER_SECONDS + 5))
+    assert job_status(job_id)["state"] == "failed"  # no retry came in time
+
+
 def test_jobs_other_host_is_judged_by_heartbeat_age():
     settings = get_settings()
     fresh, stale = _job(settings), _job(settings)

@@ -1,8 +1,8 @@
-"""jobs started and finished times
+"""jobs timing and supervisor pid
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-24 05:20:50.028667
+Create Date: 2026-11-24 05:27:51.618787
 
 """
 from typing import Sequence, Union
@@ -21,6 +21,7 @@ depends_on: Union[str, Sequence[str], None] = None
 def upgrade() -> None:
     """Upgrade schema."""
     with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('supervisor_pid', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('started_at', sa.DateTime(), nullable=True))
         batch_op.add_column(sa.Column('finished_at', sa.DateTime(), nullable=True))
 
@@ -30,3 +31,4 @@ def downgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_column('finished_at')
         batch_op.drop_column('started_at')
+        batch_op.drop_column('supervisor_pid')
