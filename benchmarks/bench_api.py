@@ -101,26 +101,29 @@ def main(argv: list[str] | None = None) -> int:
 
     home = tempfile.mkdtemp(prefix="mltrainer-bench-api-")
     token = secrets.token_urlsafe(24)
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLTRAINER_DATABASE_URL", "MLTRAINER_REDIS_URL", "MLTRAINER_SIGNING_KEY", "MLTRAINER_DATA_SOURCE")}
+    private = ("MLTRAINER_DATABASE_URL", "MLTRAINER_REDIS_URL", "MLTRAINER_SIGNING_KEY",
+               "MLTRAINER_DATA_SOURCE")
+    env = {k: v for k, v in os.environ.items() if k not in private}
     env.update({"MLTRAINER_HOME": home, "MLTRAINER_API_TOKENS": token})
     os.environ.update({"MLTRAINER_HOME": home})
-    for key in ("MLTRAINER_DATABASE_URL", "MLTRAINER_REDIS_URL", "MLTRAINER_SIGNING_KEY", "MLTRAINER_DATA_SOURCE"):
+    for key in private:
         os.environ.pop(key, None)
 
     from mltrainer.training import train_model
 
-    model_id = train_model("mean_reversion", "AAPL", start="2007-01-01", end="2012-12-31", n_splits=3).model_id
+    trained = train_model("mean_reversion", "AAPL", start="2007-01-01", end="2012-12-31", n_splits=3)
+    model_id = trained.model_id
     port = args.port or _free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "mltrainer", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             "--log-level", "warning", "--workers", str(args.workers)], env=env)
+    proc = subprocess.Popen([sys.executable, "-m", "mltrainer", "serve", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
+                            env=env)
     try:
         _wait_ready(base, proc)
         auth = {"Authorization": f"Bearer {token}"}
         for symbol in SYMBOLS:  # warm the model and the cache
-            r = httpx.post(f"{base}/api/models/predict", json={"model_id": model_id, "symbol": symbol}, headers=auth,
-                           timeout=60.0)
+            r = httpx.post(f"{base}/api/models/predict", json={"model_id": model_id, "symbol": symbol},
+                           headers=auth, timeout=60.0)
             r.raise_for_status()
 
         def health(i, j):
@@ -128,14 +131,16 @@ def main(argv: list[str] | None = None) -> int:
 
         def predict_cached(i, j):
             symbol = SYMBOLS[(i + j) % len(SYMBOLS)]
-            return "POST", "/api/models/predict", {"json": {"model_id": model_id, "symbol": symbol}, "headers": auth}
+            body = {"model_id": model_id, "symbol": symbol}
+            return "POST", "/api/models/predict", {"json": body, "headers": auth}
 
         scenarios = {}
         for name, maker in (("health", health), ("predict_cached", predict_cached)):
             scenarios[name] = asyncio.run(_scenario(base, args.clients, args.requests_per_client, maker))
             s = scenarios[name]
             print(f"{name:<15} {s['requests']} requests  p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  "
-                  f"p99 {s['p99_ms']:.1f} ms  {s['throughput_rps']:.0f} req/s  statuses {s['statuses']}", flush=True)
+                  f"p99 {s['p99_ms']:.1f} ms  {s['throughput_rps']:.0f} req/s  statuses {s['statuses']}",
+                  flush=True)
         status = httpx.get(f"{base}/api/models/predictions/status", headers=auth, timeout=30.0).json()
     finally:
         proc.terminate()
@@ -149,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "bench_api",
         "command": "python benchmarks/bench_api.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+                    "python": platform.python_version(), "platform": platform.platform()},
         "clients": args.clients,
         "api_workers": args.workers,
         "requests_per_client": args.requests_per_client,

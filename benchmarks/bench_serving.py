@@ -40,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--model-types", default="mean_reversion,momentum_breakout,volatility_regime,gradient_boosting")
+    parser.add_argument("--model-types",
+                        default="mean_reversion,momentum_breakout,volatility_regime,gradient_boosting")
     args = parser.parse_args(argv)
 
     home = tempfile.mkdtemp(prefix="mltrainer-bench-serving-")
     os.environ["MLTRAINER_HOME"] = home
-    for name in ("MLTRAINER_DATABASE_URL", "MLTRAINER_REDIS_URL", "MLTRAINER_SIGNING_KEY", "MLTRAINER_DATA_SOURCE"):
+    for name in ("MLTRAINER_DATABASE_URL", "MLTRAINER_REDIS_URL", "MLTRAINER_SIGNING_KEY",
+                 "MLTRAINER_DATA_SOURCE"):
         os.environ.pop(name, None)
 
     import mltrainer.data as data
@@ -95,16 +97,18 @@ def main(argv: list[str] | None = None) -> int:
         }
         results.append(row)
         print(f"{model_type:<18} uncached {row['uncached_bulk_s']['median']:.3f} s "
-              f"({row['uncached_per_symbol_ms']:.1f} ms/symbol)  cached bulk {row['cached_bulk_s']['median']*1000:.1f} ms  "
+              f"({row['uncached_per_symbol_ms']:.1f} ms/symbol)  "
+              f"cached bulk {row['cached_bulk_s']['median'] * 1000:.1f} ms  "
               f"single cached p50 {row['single_cached_predict_s']['p50']*1000:.2f} ms", flush=True)
     data.load_bars = real_load_bars
 
     report = {
         "benchmark": "bench_serving",
-        "command": "python benchmarks/bench_serving.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python benchmarks/bench_serving.py "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0], "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+                    "python": platform.python_version(), "platform": platform.platform()},
         "targets": {"uncached_bulk_s": TARGET_UNCACHED_S, "cached_s": TARGET_CACHED_S},
         "results": results,
     }

@@ -33,7 +33,8 @@ def api_trained(tmp_path_factory):
         mp.setenv("MLTRAINER_HOME", str(home))
         for name in _ENV_TO_CLEAR:
             mp.delenv(name, raising=False)
-        ids = {t: train_model(t, "AAPL", **TRAIN_KWARGS).model_id for t in ("mean_reversion", "momentum_breakout")}
+        types = ("mean_reversion", "momentum_breakout")
+        ids = {t: train_model(t, "AAPL", **TRAIN_KWARGS).model_id for t in types}
     return SimpleNamespace(home=home, ids=ids)
 
 

@@ -33,12 +33,14 @@ def test_health_needs_no_auth_and_docs_are_served(bare_client):
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "])
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x",
+                                    "Bearer "])
 def test_api_routes_need_a_valid_bearer_token(bare_client, header):
     headers = {"Authorization": header} if header is not None else {}
     for method, path, body in [("get", "/api/models", None), ("get", "/api/models/predictions/status", None),
                                ("post", "/api/models/predict", {"model_id": "x", "symbol": "AAPL"})]:
-        response = safe(getattr(bare_client, method)(path, headers=headers, **({"json": body} if body else {})))
+        extra = {"json": body} if body else {}
+        response = safe(getattr(bare_client, method)(path, headers=headers, **extra))
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
         assert TOKEN not in response.text
@@ -85,14 +87,14 @@ def test_predict_returns_a_real_prediction_then_a_cached_one(client, models_home
 
 
 def test_unknown_model_and_unknown_symbol_are_404(client, models_home):
-    missing = safe(client.post("/api/models/predict", json={"model_id": "nope_AAPL_20200101", "symbol": "AAPL"},
-                               headers=AUTH))
+    missing = safe(client.post("/api/models/predict", headers=AUTH,
+                               json={"model_id": "nope_AAPL_20200101", "symbol": "AAPL"}))
     assert missing.status_code == 404 and "No model with id 'nope_AAPL_20200101'" in missing.json()["detail"]
-    unknown = safe(client.post("/api/models/predict",
-                               json={"model_id": models_home.ids["mean_reversion"], "symbol": "NOPE"}, headers=AUTH))
+    unknown = safe(client.post("/api/models/predict", headers=AUTH,
+                               json={"model_id": models_home.ids["mean_reversion"], "symbol": "NOPE"}))
     assert unknown.status_code == 404 and "Unknown symbol 'NOPE'" in unknown.json()["detail"]
-    ensemble = client.post("/api/models/predict/ensemble",
-                           json={"model_ids": [models_home.ids["mean_reversion"]], "symbol": "NOPE"}, headers=AUTH)
+    ensemble = client.post("/api/models/predict/ensemble", headers=AUTH,
+                           json={"model_ids": [models_home.ids["mean_reversion"]], "symbol": "NOPE"})
     assert ensemble.status_code == 404
 
 
@@ -104,7 +106,8 @@ def test_bulk_returns_predictions_and_per_symbol_errors(client, models_home):
     data = response.json()
     assert [p["symbol"] for p in data["predictions"]] == ["AAPL", "^GSPC"]
     gspc = data["predictions"][1]
-    assert gspc["as_of"] == "2018-12-31" and gspc["latest_price"] == pytest.approx(load_bars("^GSPC")["close"].iloc[-1])
+    assert gspc["as_of"] == "2018-12-31"
+    assert gspc["latest_price"] == pytest.approx(load_bars("^GSPC")["close"].iloc[-1])
     assert list(data["errors"]) == ["NOPE"] and "Unknown symbol" in data["errors"]["NOPE"]
 
 
@@ -118,7 +121,7 @@ def test_ensemble_endpoint(client, models_home, weights):
     assert response.status_code == 200, response.text
     data = response.json()
     assert sum(data["weights"].values()) == pytest.approx(1.0)
-    expected_method = {None: "equal", "oos": "oos"}.get(weights if isinstance(weights, (str, type(None))) else "", "given")
+    expected_method = "equal" if weights is None else ("oos" if weights == "oos" else "given")
     assert data["weights_method"] == expected_method
     if isinstance(weights, list):
         assert data["weights"] == {ids[0]: pytest.approx(0.6), ids[1]: pytest.approx(0.4)}
@@ -151,13 +154,15 @@ def test_status_and_model_listing(client, models_home):
     [
         ("/api/models/predict", {"model_id": "m", "symbol": "AA PL"}, ["body", "symbol"]),
         ("/api/models/predict", {"model_id": "m"}, ["body", "symbol"]),
-        ("/api/models/predict", {"model_id": "m", "symbol": "AAPL", "use_cache": "maybe"}, ["body", "use_cache"]),
+        ("/api/models/predict", {"model_id": "m", "symbol": "AAPL", "use_cache": "maybe"},
+         ["body", "use_cache"]),
         ("/api/models/predict", {"model_id": "m", "symbol": "AAPL", "extra": 1}, ["body", "extra"]),
         ("/api/models/predict", {"model_id": "", "symbol": "AAPL"}, ["body", "model_id"]),
         ("/api/models/predict/bulk", {"model_id": "m", "symbols": []}, ["body", "symbols"]),
         ("/api/models/predict/bulk", {"model_id": "m", "symbols": ["AAPL"] * 501}, ["body", "symbols"]),
         ("/api/models/predict/ensemble", {"model_ids": [], "symbol": "AAPL"}, ["body", "model_ids"]),
-        ("/api/models/train", {"model_id": "mean_reversion", "symbol": "AAPL", "cost_bps": -1}, ["body", "cost_bps"]),
+        ("/api/models/train", {"model_id": "mean_reversion", "symbol": "AAPL", "cost_bps": -1},
+         ["body", "cost_bps"]),
         ("/api/models/train", {"model_id": "mean_reversion", "symbol": "AAPL", "start": "2010-13-01"},
          ["body", "start"]),
     ],
@@ -195,7 +200,8 @@ def test_unexpected_error_is_a_generic_500(client, models_home, monkeypatch):
         raise RuntimeError("internal detail /srv/secret/path.py line 3")
 
     monkeypatch.setattr(services, "predict", broken)
-    response = safe(client.post("/api/models/predict", json={"model_id": "m", "symbol": "AAPL"}, headers=AUTH))
+    body = {"model_id": "m", "symbol": "AAPL"}
+    response = safe(client.post("/api/models/predict", json=body, headers=AUTH))
     assert response.status_code == 500
     assert "internal detail" not in response.text and "RuntimeError" not in response.text
     assert response.json()["detail"].startswith("Internal server error")
@@ -218,7 +224,8 @@ def test_train_endpoint_trains_on_real_data(bare_client):
     ("body", "status", "fragment"),
     [({"model_id": "no_such_type", "symbol": "AAPL"}, 404, "Unknown model type"),
      ({"model_id": "mean_reversion", "symbol": "NOPE"}, 404, "Unknown symbol"),
-     ({"model_id": "mean_reversion", "symbol": "AAPL", "parameters": {"no_such_param": 1}}, 422, "no_such_param")],
+     ({"model_id": "mean_reversion", "symbol": "AAPL", "parameters": {"no_such_param": 1}}, 422,
+      "no_such_param")],
 )
 def test_train_endpoint_rejects_bad_requests(bare_client, body, status, fragment):
     response = safe(bare_client.post("/api/models/train", json=body, headers=AUTH))

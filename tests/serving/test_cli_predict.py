@@ -43,12 +43,14 @@ def test_predict_unknown_model_is_one_error_line(models_home, capsys):
 
 def test_ensemble_json_with_weights_and_oos(models_home, capsys):
     a, b = models_home.ids["mean_reversion"], models_home.ids["gradient_boosting"]
-    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "0.6,0.4", "--symbol", "AAPL",
-                         "--json")
+    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "0.6,0.4",
+                         "--symbol", "AAPL", "--json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["weights"] == {a: pytest.approx(0.6), b: pytest.approx(0.4)} and data["weights_method"] == "given"
-    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "oos", "--symbol", "AAPL", "--json")
+    assert data["weights"] == {a: pytest.approx(0.6), b: pytest.approx(0.4)}
+    assert data["weights_method"] == "given"
+    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "oos",
+                         "--symbol", "AAPL", "--json")
     assert code == 0, err
     data = json.loads(out)
     assert data["weights_method"] == "oos" and sum(data["weights"].values()) == pytest.approx(1.0)
@@ -56,7 +58,8 @@ def test_ensemble_json_with_weights_and_oos(models_home, capsys):
 
 def test_ensemble_bad_weights_exit_1(models_home, capsys):
     a, b = models_home.ids["mean_reversion"], models_home.ids["gradient_boosting"]
-    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "1,-2", "--symbol", "AAPL")
+    code, out, err = run(capsys, "ensemble", "--model-ids", f"{a},{b}", "--weights", "1,-2",
+                         "--symbol", "AAPL")
     assert code == 1 and out == "" and "must not be negative" in err
 
 

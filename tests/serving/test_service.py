@@ -45,7 +45,8 @@ def test_prediction_carries_real_values(models_home, clock, model_type):
     assert prediction.model_id == model_id and prediction.symbol == "AAPL"
     assert prediction.as_of == AAPL_LAST_DATE
     assert prediction.latest_price == pytest.approx(AAPL_CLOSE_2013_03_01, rel=1e-12)
-    assert prediction.price_change_1d == pytest.approx(AAPL_CLOSE_2013_03_01 / AAPL_CLOSE_2013_02_28 - 1, rel=1e-12)
+    change = AAPL_CLOSE_2013_03_01 / AAPL_CLOSE_2013_02_28 - 1
+    assert prediction.price_change_1d == pytest.approx(change, rel=1e-12)
     assert prediction.price_change_1d == pytest.approx(-0.0247621205, abs=1e-9)
     assert prediction.signal in (-1, 0, 1)
     assert prediction.label == {-1: "SELL", 0: "HOLD", 1: "BUY"}[prediction.signal]
@@ -56,7 +57,8 @@ def test_prediction_carries_real_values(models_home, clock, model_type):
     # the service's last row is the model's own last row on the full history
     model = get_registry().load_model(model_id)
     last = model.predict(load_bars("AAPL")).iloc[-1]
-    assert prediction.signal == int(last["signal"]) and prediction.strength == pytest.approx(float(last["strength"]))
+    assert prediction.signal == int(last["signal"])
+    assert prediction.strength == pytest.approx(float(last["strength"]))
 
 
 def test_analysis_is_model_specific(models_home, clock):
@@ -78,7 +80,8 @@ def test_analysis_is_model_specific(models_home, clock):
     model = get_registry().load_model(ids["gradient_boosting"])
     contributions = model.feature_contributions(load_bars("AAPL")).iloc[-1].drop("bias")
     # explained on a trailing window for speed, yet equal to the full-history contributions
-    expected = contributions.reindex(contributions.abs().sort_values(ascending=False, kind="stable").index)[:5]
+    order = contributions.abs().sort_values(ascending=False, kind="stable").index
+    expected = contributions.reindex(order)[:5]
     assert [row["feature"] for row in top] == list(expected.index)
     for row in top:
         assert row["contribution"] == pytest.approx(expected[row["feature"]], abs=1e-9)
@@ -101,7 +104,8 @@ def test_confidence_is_calibrated_and_not_constant(models_home, clock):
 
 def test_bulk_reports_bad_symbols_without_failing_the_batch(models_home, clock):
     service = make_service(clock)
-    bulk = service.predict_bulk(models_home.ids["mean_reversion"], ["AAPL", "NOPE", "msft", "bad symbol!", "AAPL"])
+    symbols = ["AAPL", "NOPE", "msft", "bad symbol!", "AAPL"]
+    bulk = service.predict_bulk(models_home.ids["mean_reversion"], symbols)
     assert [p.symbol for p in bulk.predictions] == ["AAPL", "MSFT"]
     assert set(bulk.errors) == {"NOPE", "bad symbol!"}
     assert "Unknown symbol 'NOPE'" in bulk.errors["NOPE"]
@@ -214,7 +218,8 @@ def test_plugin_model_is_not_served_without_compliance_clearance(models_home, cl
     if plugin_source is not None:  # a plugin whose import does not resolve: a critical violation
         plugins = get_settings().plugins_dir
         plugins.mkdir(parents=True)
-        (plugins / "my_plugin.py").write_text(plugin_source + "\n\nclass MyPlugin:\n    model_type = 'my_plugin'\n")
+        body = "\n\nclass MyPlugin:\n    model_type = 'my_plugin'\n"
+        (plugins / "my_plugin.py").write_text(plugin_source + body)
 
     class PluginRecordRegistry:  # the real record, relabelled as a plugin type
         def get(self, model_id):
@@ -245,7 +250,8 @@ def test_ensemble_given_weights_are_normalised_and_score_hand_checked(models_hom
     assert result.score == pytest.approx(score)
     assert result.strength == pytest.approx(abs(score))
     expected_signal = 1 if score >= 0.2 else (-1 if score <= -0.2 else 0)
-    assert result.signal == expected_signal and result.label == {1: "BUY", 0: "HOLD", -1: "SELL"}[expected_signal]
+    assert result.signal == expected_signal
+    assert result.label == {1: "BUY", 0: "HOLD", -1: "SELL"}[expected_signal]
     agreement = sum(w for m, w in result.weights.items() if members[m].signal == result.signal)
     assert result.agreement == pytest.approx(agreement)
     assert result.as_of == "2013-03-01" and not result.failed_members and result.renormalised is False
