@@ -11,7 +11,7 @@ the other clients. Scenarios:
 - ``predict_cached``: ``POST /api/models/predict`` for symbols whose predictions are cached
   (auth, validation, cache lookup and the per-request audit record).
 
-Target (issue 5): cached p95 <= 50 ms. Results go to benchmarks/results/api.json.
+Target (issue 5): cached p95 <= 50 ms. Results go to benchmarks/results/bench_api.json.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-RESULTS = Path(__file__).resolve().parent / "results" / "api.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_api.json"
 TARGET_P95_S = 0.050
 SYMBOLS = ["AAPL", "MSFT", "IBM", "GOOG", "FB", "^GSPC", "^IXIC"]
 

@@ -12,7 +12,7 @@ Measured per model type, after the model is loaded (artifact verification is not
 - ``cached``: the same request again, every symbol a cache hit (bars are still loaded to learn the
   as-of date that keys the cache);
 - ``single_cached``: one cached ``predict`` (audit record included).
-Targets (issue 5): uncached bulk <= 1 s, cached <= 20 ms. Results go to benchmarks/results/serving.json.
+Targets (issue 5): uncached bulk <= 1 s, cached <= 20 ms. Results go to benchmarks/results/bench_serving.json.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "bench_serving.json"
 TARGET_UNCACHED_S = 1.0
 TARGET_CACHED_S = 0.020
 
