@@ -109,7 +109,6 @@ class EnsembleRequest(_Request):
     ) = Field(default=None,
               description="One weight per model (list, same order), a mapping model id -> weight, "
                           "'oos' (inverse out-of-sample volatility) or omitted (equal).")
-    use_cache: bool = True
 
 
 def status_for(exc: MLTrainerError) -> int:
