@@ -18,9 +18,13 @@ Definitions (``r_h(t) = close[t+h] / close[t] - 1``):
   right half of the time). Laplace-smoothed frequency, no strength dependence.
 
 ``brier_score`` is the mean squared difference between these probabilities and the 0/1 outcomes over
-every out-of-sample bar used; ``brier_score_reference`` is the same for a forecaster that only knows
-the per-direction hit rates (no strength information). Both are measured on the data the calibration
-was fitted on, which with at most a few bins per direction is close to an honest estimate.
+every out-of-sample bar used, *cross-fitted*: the bars are cut into :data:`CV_BLOCKS` time blocks and
+each block is scored by a calibration fitted on the other blocks (purging bars whose outcome window
+touches the block), so the score never grades the calibration on the data it was fitted on.
+``brier_score_reference`` is the same for a forecaster that only knows the per-direction hit rates
+(no strength information; ``brier_skill`` compares the two) and ``brier_score_in_sample`` the score of
+the stored calibration on its own data. With too few bars for the blocks, all are in-sample
+(``brier_method`` says which).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from sklearn.isotonic import IsotonicRegression
 from mltrainer._util import to_jsonable
 from mltrainer.errors import InsufficientDataError, InvalidInputError
 
-__all__ = ["Calibration", "CalibrationBin", "fit_calibration", "MIN_PER_BIN", "MAX_BINS"]
+__all__ = ["Calibration", "CalibrationBin", "fit_calibration", "MIN_PER_BIN", "MAX_BINS", "CV_BLOCKS"]
 
 MIN_PER_BIN = 30
 MAX_BINS = 5
+CV_BLOCKS = 5
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,8 @@ class Calibration:
     hold_probability: float
     hold_threshold: float  # fraction: |h-bar return| below this makes a HOLD right
     method: str = "binned-laplace-isotonic"
+    brier_method: str = "in-sample"  # "blocked-cv-K" when brier_score* are cross-fitted
+    brier_score_in_sample: float | None = None
 
     def confidence(self, signal: int, strength: float) -> float:
         """Probability in [0, 1] that ``signal`` (−1, 0, 1) with ``strength`` points the right way."""
@@ -118,11 +125,11 @@ class Calibration:
             raise InvalidInputError(f"Stored calibration is malformed ({exc}); retrain the model.") from None
 
 
-def _direction_bins(strength: np.ndarray, right: np.ndarray) -> tuple[list[CalibrationBin], np.ndarray]:
-    """Bins for one direction and the fitted probability of each sample."""
+def _direction_bins(strength: np.ndarray, right: np.ndarray) -> list[CalibrationBin]:
+    """Strength bins of one direction with smoothed, monotone probabilities."""
     n = len(strength)
     if n == 0:
-        return [], np.empty(0)
+        return []
     n_bins = int(min(MAX_BINS, max(1, n // MIN_PER_BIN)))
     interior = np.unique(np.quantile(strength, np.linspace(0, 1, n_bins + 1)[1:-1]))
     index = np.searchsorted(interior, strength, side="left")  # bin k holds values <= interior[k]
@@ -146,14 +153,16 @@ def _direction_bins(strength: np.ndarray, right: np.ndarray) -> tuple[list[Calib
         )
         for k in range(len(used))
     ]
-    return bins, fitted[index]
+    return bins
 
 
-def fit_calibration(oos_predictions: pd.DataFrame, bars: pd.DataFrame, horizon: int) -> Calibration:
+def fit_calibration(oos_predictions: pd.DataFrame, bars: pd.DataFrame, horizon: int,
+                    n_blocks: int = CV_BLOCKS) -> Calibration:
     """Fit the confidence map from out-of-sample ``signal``/``strength`` and the bars' closes.
 
     ``oos_predictions`` is indexed by dates of ``bars`` (walk-forward test rows). Rows whose ``h``-bar
-    outcome is not known yet (the last ``h`` bars) or whose signal is missing are skipped.
+    outcome is not known yet (the last ``h`` bars) or whose signal is missing are skipped. The Brier
+    scores are cross-fitted over ``n_blocks`` time blocks (see :func:`_cross_fitted_brier`).
     """
     if not isinstance(horizon, (int, np.integer)) or isinstance(horizon, bool) or horizon < 1:
         raise InvalidInputError(f"horizon must be a whole number of bars >= 1; got {horizon!r}.")
@@ -176,39 +185,82 @@ def fit_calibration(oos_predictions: pd.DataFrame, bars: pd.DataFrame, horizon: 
     signal = np.sign(frame["signal"].to_numpy(dtype=float))
     strength = frame["strength"].to_numpy(dtype=float)
     fwd = frame["forward"].to_numpy(dtype=float)
+    fitted = _fit_arrays(signal, strength, fwd, int(horizon))
+    cross = _cross_fitted_brier(signal, strength, fwd, int(horizon), int(n_blocks))
+    if cross is None:
+        return fitted
+    brier, reference = cross
+    return dataclasses.replace(fitted, brier_score=brier, brier_score_reference=reference,
+                               brier_method=f"blocked-cv-{int(n_blocks)}")
 
+
+def _fit_arrays(signal: np.ndarray, strength: np.ndarray, fwd: np.ndarray, horizon: int) -> Calibration:
+    """The calibration of these rows; its Brier scores are in-sample."""
     long_mask, short_mask, hold_mask = signal > 0, signal < 0, signal == 0
     right_dir = np.sign(fwd) == signal
-    long_bins, p_long = _direction_bins(strength[long_mask], right_dir[long_mask])
-    short_bins, p_short = _direction_bins(strength[short_mask], right_dir[short_mask])
+    long_bins = _direction_bins(strength[long_mask], right_dir[long_mask])
+    short_bins = _direction_bins(strength[short_mask], right_dir[short_mask])
 
     hold_threshold = float(np.median(np.abs(fwd)))
     hold_right = np.abs(fwd[hold_mask]) < hold_threshold
     n_hold, n_hold_right = int(hold_mask.sum()), int(hold_right.sum())
-    hold_probability = (n_hold_right + 1.0) / (n_hold + 2.0)
-
-    outcomes = np.concatenate([right_dir[long_mask], right_dir[short_mask], hold_right]).astype(float)
-    forecasts = np.concatenate([p_long, p_short, np.full(n_hold, hold_probability)])
-
-    def rate(mask_right: np.ndarray) -> float:
-        return float(mask_right.mean()) if len(mask_right) else 0.5
-
-    reference = np.concatenate([
-        np.full(int(long_mask.sum()), rate(right_dir[long_mask])),
-        np.full(int(short_mask.sum()), rate(right_dir[short_mask])),
-        np.full(n_hold, rate(hold_right)),
-    ])
     n_directional = int(long_mask.sum() + short_mask.sum())
-    return Calibration(
-        horizon_bars=int(horizon),
+    calibration = Calibration(
+        horizon_bars=horizon,
         n_samples=n_directional,
         base_rate=float(right_dir[~hold_mask].mean()) if n_directional else float("nan"),
-        brier_score=float(np.mean((forecasts - outcomes) ** 2)),
-        brier_score_reference=float(np.mean((reference - outcomes) ** 2)),
+        brier_score=float("nan"),
+        brier_score_reference=float("nan"),
         long_bins=tuple(long_bins),
         short_bins=tuple(short_bins),
         n_hold_samples=n_hold,
         n_hold_right=n_hold_right,
-        hold_probability=float(hold_probability),
+        hold_probability=float((n_hold_right + 1.0) / (n_hold + 2.0)),
         hold_threshold=hold_threshold,
     )
+    forecast, outcome, reference = _forecasts(calibration, signal, strength, fwd)
+    in_sample = float(np.mean((forecast - outcome) ** 2))
+    return dataclasses.replace(
+        calibration, brier_score=in_sample, brier_score_in_sample=in_sample,
+        brier_score_reference=float(np.mean((reference - outcome) ** 2)),
+    )
+
+
+def _forecasts(cal: Calibration, signal: np.ndarray, strength: np.ndarray,
+               fwd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the calibrated probability, the 0/1 outcome, and the no-strength reference probability."""
+
+    def raw_rate(right: int, n: int) -> float:
+        return right / n if n else 0.5
+
+    long_rate = raw_rate(sum(b.n_right for b in cal.long_bins), sum(b.n_signals for b in cal.long_bins))
+    short_rate = raw_rate(sum(b.n_right for b in cal.short_bins), sum(b.n_signals for b in cal.short_bins))
+    hold_rate = raw_rate(cal.n_hold_right, cal.n_hold_samples)
+    forecast = np.array([cal.confidence(int(d), float(x)) for d, x in zip(signal, strength, strict=True)])
+    outcome = np.where(signal == 0, np.abs(fwd) < cal.hold_threshold, np.sign(fwd) == signal).astype(float)
+    reference = np.select([signal > 0, signal < 0], [long_rate, short_rate], default=hold_rate)
+    return forecast, outcome, reference
+
+
+def _cross_fitted_brier(signal: np.ndarray, strength: np.ndarray, fwd: np.ndarray, horizon: int,
+                        n_blocks: int) -> tuple[float, float] | None:
+    """Brier scores of forecasts for each time block from a calibration fitted on the other blocks.
+
+    Training rows whose ``h``-bar outcome window touches the test block are purged, so no price move is
+    both learned from and scored. ``None`` when the rows are too few to leave a training set per block.
+    """
+    n = len(signal)
+    if n_blocks < 2 or n < 2 * n_blocks:
+        return None
+    positions = np.arange(n)
+    squared, squared_reference = np.empty(n), np.empty(n)
+    for block in np.array_split(positions, n_blocks):
+        first, last = int(block[0]), int(block[-1])
+        train = (positions < first - horizon) | (positions > last + horizon)
+        if not train.any():
+            return None
+        cal = _fit_arrays(signal[train], strength[train], fwd[train], horizon)
+        forecast, outcome, reference = _forecasts(cal, signal[block], strength[block], fwd[block])
+        squared[block] = (forecast - outcome) ** 2
+        squared_reference[block] = (reference - outcome) ** 2
+    return float(squared.mean()), float(squared_reference.mean())

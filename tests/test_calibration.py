@@ -34,8 +34,26 @@ def test_hand_checked_values_horizon_1():
     assert cal.hold_threshold == pytest.approx((1.5 / 103.5 + 2 / 102) / 2)
     assert (cal.n_hold_samples, cal.n_hold_right) == (1, 1)
     assert cal.confidence(0, 0.0) == pytest.approx(2 / 3)
+    # Six bars are too few for five cross-fitting blocks: the scores are in-sample, and say so.
+    assert cal.brier_method == "in-sample"
+    assert cal.brier_score == cal.brier_score_in_sample
     assert cal.brier_score == pytest.approx((3 * 0.2**2 + 0.5**2 + 0.5**2 + (1 / 3) ** 2) / 6)
     assert cal.brier_score_reference == pytest.approx((0.5**2 + 0.5**2) / 6)
+
+
+def test_brier_score_is_cross_fitted_with_purging():
+    # Four LONG bars, h=1: right, right, wrong, wrong. Two blocks: [t0, t1] and [t2, t3].
+    bars = _bars([100, 101, 102, 101, 100])
+    cal = fit_calibration(_preds(bars, [1, 1, 1, 1], [0.5] * 4), bars, horizon=1, n_blocks=2)
+    assert cal.brier_method == "blocked-cv-2"
+    # In sample: P = (2+1)/(4+2) = 0.5 for every bar.
+    assert cal.brier_score_in_sample == pytest.approx(0.25)
+    # Block [t2, t3] is scored by a fit on t0 only (t1's outcome window touches t2, so it is purged):
+    # P = (1+1)/(1+2) = 2/3 against two wrongs; block [t0, t1] by a fit on t3: P = 1/3 against two rights.
+    assert cal.brier_score == pytest.approx((2 / 3) ** 2)
+    # The unsmoothed hit-rate forecaster is confidently wrong on both blocks.
+    assert cal.brier_score_reference == pytest.approx(1.0)
+    assert cal.brier_skill == pytest.approx(1 - 4 / 9)
 
 
 def _two_strength_groups(right_low: list[bool], right_high: list[bool]):
@@ -100,7 +118,8 @@ def test_on_a_real_walk_forward():
     assert cal.n_samples == int(directional.sum()) > 0
     assert cal.base_rate == pytest.approx(hits)
     assert cal.n_hold_samples == int((~directional).sum())
-    assert 0.0 < cal.brier_score < 0.5
+    assert cal.brier_method == "blocked-cv-5"
+    assert 0.0 < cal.brier_score_in_sample <= cal.brier_score < 0.5
     probabilities = [b.probability for b in cal.long_bins + cal.short_bins] + [cal.hold_probability]
     assert all(0.0 < p < 1.0 for p in probabilities)
     assert [b.probability for b in cal.long_bins] == sorted(b.probability for b in cal.long_bins)
