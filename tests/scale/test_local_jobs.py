@@ -105,3 +105,30 @@ def test_local_pool_process_killed_mid_training_leaves_failed_job_and_nothing_sa
     # The pool recovers: the next job runs on a fresh process.
     again = submit_training("momentum_breakout", "AAPL", **SHORT)
     assert wait_until(lambda: _finished(again), 90, "a job after the crash")["state"] == "succeeded"
+
+
+def test_local_sweep_cli_waits_and_prints_the_ranking_as_json(capsys):
+    import json
+
+    from mltrainer.cli import main
+
+    code = main(["sweep", "--model", "mean_reversion", "--symbols", "AAPL", "--grid", "entry_z=1.5,2.0",
+                 "--grid", "allow_short=false", "--start", "2008-01-01", "--end", "2011-12-31", "--n-splits", "3",
+                 "--wait", "--timeout", "120", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["state"] == "succeeded" and out["complete"] is True
+    assert [r["params"] for r in out["results"]] and {r["params"]["entry_z"] for r in out["results"]} == {1.5, 2.0}
+    assert all(r["params"]["allow_short"] is False for r in out["results"])
+    assert out["best"]["n_trials"] == 2
+    assert main(["jobs", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {j["job_id"] for j in listed} == {j["job_id"] for j in out["jobs"]}
+
+
+def test_local_sweep_cli_rejects_a_bad_grid(capsys):
+    from mltrainer.cli import main
+
+    assert main(["sweep", "--model", "mean_reversion", "--symbols", "AAPL", "--grid", "entry_z"]) == 1
+    assert "key=v1,v2" in capsys.readouterr().err
+    assert main(["sweep", "--model", "mean_reversion", "--symbols", "AAPL", "--grid", "entry_z=abc"]) == 1
+    assert "entry_z" in capsys.readouterr().err
