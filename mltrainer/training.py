@@ -231,6 +231,8 @@ def training_result_to_dict(result: TrainingResult) -> dict[str, Any]:
         "data": result.data,
         "calibration": {"base_rate": result.calibration.base_rate,
                         "brier_score": result.calibration.brier_score,
+                        "brier_skill": result.calibration.brier_skill,
+                        "brier_method": result.calibration.brier_method,
                         "n_samples": result.calibration.n_samples},
         "timings": result.timings,
     })
