@@ -304,3 +304,16 @@ def test_ensemble_oos_weights_reported_and_sum_to_one(models_home, clock):
     vols = {m: registry.get(m).oos_return_series().std() for m in ids}
     assert min(result.weights, key=result.weights.get) == max(vols, key=vols.get)
     assert "InverseVolatility" in result.note
+
+
+def test_unreachable_redis_cache_degrades_to_uncached_with_a_warning(models_home, clock):
+    redis_cache = pytest.importorskip("mltrainer.serving.redis_cache")
+    cache = redis_cache.RedisPredictionCache("redis://127.0.0.1:1/0", ttl_seconds=300)  # nothing listens
+    service = PredictionService(settings=get_settings(), cache=cache, clock=clock)
+    model_id = models_home.ids["mean_reversion"]
+    first, second = service.predict(model_id, "AAPL"), service.predict(model_id, "AAPL")
+    assert (first.cached, second.cached) == (False, False)
+    assert first.latest_price == pytest.approx(AAPL_CLOSE_2013_03_01)
+    status = service.status()["cache"]
+    assert status["backend"] == "redis" and status["healthy"] is False
+    assert "unavailable" in status["warning"]
