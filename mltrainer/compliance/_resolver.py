@@ -628,6 +628,12 @@ def class_body_names(node: ast.ClassDef) -> tuple[set[str], bool]:
                 name_arg = sub.args[1] if len(sub.args) > 1 else None
                 if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
                     names.add(name_arg.value)
+            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "__setattr__":
+                # ``object.__setattr__(self, "x", v)`` (frozen dataclasses), ``super().__setattr__("x", v)``
+                for arg in sub.args[:2]:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        names.add(arg.value)
+                        break
             elif not restoring and _mutates_dict(sub):
                 complete = False
     return names, complete

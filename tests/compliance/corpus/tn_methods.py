@@ -103,3 +103,14 @@ class Outer:
             return self.not_checked_here()
 
         return inner(object())
+
+
+@dataclasses.dataclass(frozen=True)
+class FrozenWithCallable:
+    name: str
+
+    def __post_init__(self):
+        object.__setattr__(self, "normaliser", str.lower)
+
+    def key(self):
+        return self.normaliser(self.name)
