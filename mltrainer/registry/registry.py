@@ -3,11 +3,15 @@
 Ids are ``{model_type}_{SYMBOL}_{YYYYMMDD}`` (UTC training date), then ``_v2``, ``_v3`` … when taken.
 The id is allocated by *trying the insert*: the primary key makes the database the arbiter, so two
 processes registering at the same moment get distinct ids. Nothing is ever overwritten — neither a
-row (insert only) nor a file (published with ``link``, which refuses an existing target).
+row (insert only) nor a file (published with ``link``, which refuses an existing target) — and an id
+once trained is never given to another model, even after its model was deleted (the audit trail
+remembers it).
 
 Registration is all-or-nothing: the artifact is staged in ``settings.tmp_dir``, the row inserted in a
 transaction, the staged file linked to its final name, then the transaction commits. Any failure
-(including an interrupt) removes the staged/final file and rolls the row back.
+(including an interrupt) removes the staged/final file and rolls the row back; a registration whose
+``model.train`` audit record cannot be written is undone too. Staged files orphaned by a killed process
+are swept by the next registration.
 """
 
 from __future__ import annotations
