@@ -36,8 +36,9 @@ __all__ = [
 
 SIGNAL_COLOURS = {"BUY": "#1a7f37", "HOLD": "#6e7781", "SELL": "#cf222e"}
 REGIME_COLOURS = {"low": "#2da44e", "medium": "#d4a72c", "high": "#cf222e"}
-_LAYOUT = {"template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-           "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0}}
+# Legend below the plot: above it, it collides with the title.
+_LAYOUT = {"template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
+           "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0}}
 
 
 def _check_bars(bars: pd.DataFrame) -> None:
@@ -161,7 +162,8 @@ def equity_chart(equity: pd.Series, benchmark_equity: pd.Series | None = None,
     if benchmark_equity is not None:
         fig.add_trace(go.Scatter(x=benchmark_equity.index, y=benchmark_equity.values, mode="lines",
                                  name="buy and hold", line={"color": "#8c959f", "width": 1.5, "dash": "dot"}))
-    fig.update_layout(title=title, yaxis_title="growth of 1.0", height=360, **_LAYOUT)
+    # Log scale: equal percentage moves look equal, so a strategy is not dwarfed by a 50x buy and hold.
+    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=380, **_LAYOUT)
     return fig
 
 
@@ -183,7 +185,7 @@ def equity_comparison_chart(curves: Mapping[str, pd.Series],
     fig = go.Figure()
     for name, curve in curves.items():
         fig.add_trace(go.Scatter(x=curve.index, y=curve.values, mode="lines", name=str(name)))
-    fig.update_layout(title=title, yaxis_title="growth of 1.0", height=380, **_LAYOUT)
+    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=400, **_LAYOUT)
     return fig
 
 

@@ -85,14 +85,16 @@ def metric_cards(metrics: Mapping[str, Any], benchmark: Mapping[str, Any] | None
     "strategy value / buy & hold value" without arithmetic on ratios that do not subtract.
     """
     info = _metric_info()
-    columns = st.columns(len(names))
+    per_row = 3  # wider cards: six in a row truncate values like "-16.84%"
+    columns = [col for start in range(0, len(names), per_row)
+               for col in st.columns(per_row)[: len(names[start:start + per_row])]]
     for column, name in zip(columns, names, strict=True):
         bench = None if benchmark is None else benchmark.get(name)
         with column:
             st.metric(
                 metric_label(name), format_metric(name, metrics.get(name)),
                 delta=None if bench is None else f"buy & hold {format_metric(name, bench)}",
-                delta_color="off", help=info.get(name, {}).get("help"), border=True,
+                delta_color="off", delta_arrow="off", help=info.get(name, {}).get("help"), border=True,
             )
 
 
@@ -164,6 +166,8 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
     if len(trades):
         trades["side"] = trades["side"].map({1: "long", -1: "short"})
         trades["return"] = trades["return"].map(lambda v: f"{v:.2%}")
+        for column in ("entry_date", "exit_date"):
+            trades[column] = trades[column].dt.strftime("%Y-%m-%d")
     st.dataframe(trades, hide_index=True, key=f"{key_prefix}_trades")
 
     calib = record.calibration or {}

@@ -96,8 +96,10 @@ def signals_section() -> None:
             title=f"{sym}: {model_id} signals on the last {len(history.bars)} bars",
         ), key="pred_chart", width="stretch")
         if history.fitted_until is not None:
+            later = "every signal on this chart is in-sample" if history.fitted_until >= history.bars.index[-1] \
+                else "only signals after the dashed line are out of sample"
             st.caption(f"The model was fitted on {sym} bars up to {history.fitted_until.date()}: signals up to that "
-                       "line are in-sample; only later ones are out of sample.")
+                       f"line are in-sample; {later}.")
         if "vol_forecast" in frame:
             st.plotly_chart(charts.vol_forecast_chart(frame), key="pred_vol", width="stretch")
         with st.expander(f"Model analysis for {sym}"):
