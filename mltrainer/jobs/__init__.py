@@ -33,6 +33,7 @@ __all__ = [
     "backend_name",
     "submit_sweep",
     "sweep_status",
+    "validate_request",
     "JOB_STATES",
 ]
 

@@ -7,7 +7,6 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from mltrainer.config import get_settings
 from mltrainer.db import Base, dispose_engines, get_engine, import_table_modules
 from mltrainer.migrations import alembic_config, current_revision, head_revision, schema_drift
 
