@@ -106,6 +106,13 @@ def dispatch(settings: Settings, job_id: str, backend: str) -> None:
         raise JobError(message) from exc
 
 
+def record_submission(settings: Settings, action: str, target: str, details: dict[str, Any], actor: str) -> None:
+    """Audit who queued what (the training itself is audited as ``model.train`` when it succeeds)."""
+    from mltrainer.audit import get_audit_trail
+
+    get_audit_trail(settings).record(action, target, details, actor=actor)
+
+
 def submit_training(model_type: str, symbol: str, params: dict | None = None, start=None, end=None,
                     cost_bps: float = 5.0, n_splits: int = 5, actor: str = "user",
                     settings: Settings | None = None) -> str:
@@ -118,6 +125,7 @@ def submit_training(model_type: str, symbol: str, params: dict | None = None, st
     request = validate_request(model_type, symbol, params, start, end, cost_bps, n_splits)
     backend = backend_name(settings)
     job_id = create_job(settings, backend=backend, actor=actor, **request)
+    record_submission(settings, "job.submit", job_id, {**request, "backend": backend}, actor)
     log.info("queued job %s (%s %s) on the %s backend", job_id, request["model_type"], request["symbol"], backend)
     dispatch(settings, job_id, backend)
     return job_id

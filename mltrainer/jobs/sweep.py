@@ -62,7 +62,7 @@ def submit_sweep(model_type: str, symbols: list[str] | str, param_grid: dict[str
                  cost_bps: float = 5.0, n_splits: int = 5, start=None, end=None, actor: str = "user",
                  settings: Settings | None = None) -> str:
     """Queue one training job per symbol and grid combination; returns the sweep id."""
-    from mltrainer.jobs import backend_name, dispatch, validate_request
+    from mltrainer.jobs import backend_name, dispatch, record_submission, validate_request
 
     settings = settings or get_settings()
     if isinstance(symbols, str):
@@ -88,6 +88,10 @@ def submit_sweep(model_type: str, symbols: list[str] | str, param_grid: dict[str
                  actor=actor)
     backend = backend_name(settings)
     job_ids = [create_job(settings, backend=backend, actor=actor, sweep_id=sweep_id, **req) for req in requests]
+    record_submission(settings, "sweep.submit", sweep_id, {
+        "model_type": model_type, "symbols": symbols, "param_grid": param_grid or {}, "trials": len(job_ids),
+        "cost_bps": first["cost_bps"], "n_splits": first["n_splits"], "start": first["start"], "end": first["end"],
+        "backend": backend}, actor)
     failures = 0
     for job_id in job_ids:
         try:

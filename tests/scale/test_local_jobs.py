@@ -132,3 +132,14 @@ def test_local_sweep_cli_rejects_a_bad_grid(capsys):
     assert "key=v1,v2" in capsys.readouterr().err
     assert main(["sweep", "--model", "mean_reversion", "--symbols", "AAPL", "--grid", "entry_z=abc"]) == 1
     assert "entry_z" in capsys.readouterr().err
+
+
+def test_local_submissions_are_audited():
+    from mltrainer.audit import get_audit_trail
+
+    job_id = submit_training("momentum_breakout", "AAPL", params={"lookback_period": 15}, actor="frank", **SHORT)
+    wait_until(lambda: _finished(job_id), 90, "the job to finish")
+    entries = get_audit_trail().log(action="job.submit")
+    assert [(e["target"], e["actor"], e["details"]["params"], e["details"]["backend"]) for e in entries] == [
+        (job_id, "frank", {"lookback_period": 15}, "local")]
+    assert get_audit_trail().verify()["ok"] is True
