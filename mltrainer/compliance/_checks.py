@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import ast
 import difflib
-import functools
-import importlib.metadata
-import math
-import re
-from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from mltrainer.compliance._heuristics import (
+    SECRET_NAME,
+    is_test_path,
+    is_type_checking,
+    is_version_gate,
+    literal_url_prefix,
+    looks_like_secret,
+    norm,
+    optional_extras,
+)
 from mltrainer.compliance._resolver import (
     ModuleSummary,
-    class_body_names,
     Resolver,
     _target_names,
+    class_body_names,
     resolve_relative,
     summarise,
 )
@@ -31,13 +36,6 @@ __all__ = ["Finding", "FileChecker", "is_test_path", "drop_supplied_by_subclasse
 
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _ATTRIBUTE_ERRORS = frozenset({"AttributeError", "Exception", "BaseException", "ImportError"})
-# Import names that differ from the distribution that provides them (for optional extras).
-_DIST_IMPORT_NAMES = {
-    "beautifulsoup4": "bs4", "odfpy": "odf", "pytables": "tables", "scikit-learn": "sklearn",
-    "pyyaml": "yaml", "pillow": "pil", "python-calamine": "python_calamine", "pyqt5": "pyqt5",
-    "python-dateutil": "dateutil", "adbc-driver-postgresql": "adbc_driver_postgresql",
-    "adbc-driver-sqlite": "adbc_driver_sqlite", "adbc-driver-manager": "adbc_driver_manager",
-}
 _HTTP_MODULES = ("requests", "httpx", "urllib", "urllib3", "aiohttp", "http.client")
 _HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "request",
                            "stream", "urlopen", "Request", "fetch", "ws_connect"})
@@ -48,14 +46,6 @@ _DESERIALIZERS = {
     "yaml.full_load", "yaml.load_all", "jsonpickle.decode", "sklearn.externals.joblib.load",
 }
 _SAFE_YAML_LOADERS = frozenset({"SafeLoader", "CSafeLoader", "BaseLoader", "CBaseLoader"})
-_SECRET_NAME = re.compile(r"(api_?key|apikey|secret|token|passw(or)?d|passwd|pwd|credential|private_?key|"
-                          r"access_?key|auth_?key|signing_?key|(^|_)key$)", re.IGNORECASE)
-# Values that announce themselves as stand-ins (fixtures, docs) rather than live credentials.
-_PLACEHOLDER = re.compile(r"(your|xxx|changeme|change_me|example|placeholder|dummy|redacted|replace|insert|"
-                          r"fake|test|sample|not[-_ ]?an?[-_ ]?(real|secret|key)|012345|123456|abcdef|"
-                          r"<|>|\{|\}|\*\*\*|\.\.\.|todo|fixme)", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class Finding:
     rule: str
@@ -68,18 +58,6 @@ class Finding:
     key_text: str
     owner: str | None = None  # missing-method: the class and the member it lacks
     member: str | None = None
-
-
-def is_test_path(relpath: str) -> bool:
-    """Test folders and files: tests/, test/, test_*.py, *_test.py, conftest.py."""
-    parts = relpath.replace("\\", "/").split("/")
-    name = parts[-1]
-    return (
-        any(p in ("tests", "test", "testing") for p in parts[:-1])
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-    )
 
 
 def _dotted(node: ast.AST) -> list[str] | None:
@@ -98,39 +76,6 @@ def _handler_names(handler: ast.ExceptHandler) -> set[str]:
         return {"BaseException"}
     types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
     return {n for t in types if (n := (t.attr if isinstance(t, ast.Attribute) else getattr(t, "id", None)))}
-
-
-def _entropy_bits(text: str) -> float:
-    counts = Counter(text)
-    return -sum(c / len(text) * math.log2(c / len(text)) for c in counts.values())
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
-
-
-@functools.lru_cache(maxsize=None)
-def _packages_distributions() -> dict[str, list[str]]:
-    return importlib.metadata.packages_distributions()
-
-
-@functools.lru_cache(maxsize=256)
-def _optional_extras(top_package: str) -> frozenset[str]:
-    """Import names of the optional extras declared by the distribution that ships ``top_package``."""
-    names: set[str] = set()
-    for dist in _packages_distributions().get(top_package, []):
-        try:
-            requires = importlib.metadata.requires(dist) or []
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        for req in requires:
-            if "extra ==" not in req:
-                continue
-            match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-            if match:
-                dist_name = match.group(1).lower()
-                names.add(_norm(_DIST_IMPORT_NAMES.get(dist_name, dist_name)))
-    return frozenset(names)
 
 
 class FileChecker(ast.NodeVisitor):
@@ -300,7 +245,7 @@ class FileChecker(ast.NodeVisitor):
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._check_builder_name(node)
         # @pytest.mark.skipif(not PY313, ...) and friends gate the body like an ``if``.
-        gated = any(_is_version_gate(d) for d in node.decorator_list)
+        gated = any(is_version_gate(d) for d in node.decorator_list)
         self.version_gate += gated
         self._scoped(node, node.name, True)
         self.version_gate -= gated
@@ -332,8 +277,8 @@ class FileChecker(ast.NodeVisitor):
     visit_TryStar = visit_Try
 
     def visit_If(self, node: ast.If) -> None:
-        type_checking = _is_type_checking(node.test)
-        gated = not type_checking and _is_version_gate(node.test)
+        type_checking = is_type_checking(node.test)
+        gated = not type_checking and is_version_gate(node.test)
         self.visit(node.test)
         self.type_checking += type_checking
         self.version_gate += gated
@@ -360,7 +305,7 @@ class FileChecker(ast.NodeVisitor):
         if missing_top:
             if missing_top in self.importorskip or missing_top in self.adapter_for:
                 return "low"
-            if self.top_package and _norm(missing_top) in _optional_extras(self.top_package):
+            if self.top_package and norm(missing_top) in optional_extras(self.top_package):
                 return "low"
             if (self.function_depth or self.is_script) and missing_top != self.top_package:
                 return "medium"
@@ -543,7 +488,7 @@ class FileChecker(ast.NodeVisitor):
             candidates.append(node.args[0])
         candidates += [kw.value for kw in node.keywords if kw.arg in ("url", "base_url")]
         for value in candidates:
-            url = _literal_url_prefix(value)
+            url = literal_url_prefix(value)
             if not url:
                 continue
             host = (urlsplit(url).hostname or "").lower()
@@ -582,11 +527,11 @@ class FileChecker(ast.NodeVisitor):
             self._check_secret_value(name, value, node)
 
     def _check_secret_value(self, name: str, value: ast.AST, node: ast.AST) -> None:
-        if "hardcoded-secret" not in self.rules or not _SECRET_NAME.search(name):
+        if "hardcoded-secret" not in self.rules or not SECRET_NAME.search(name):
             return
         if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
             return
-        if _looks_like_secret(value.value):
+        if looks_like_secret(value.value):
             self._emit("hardcoded-secret", node,
                        f"`{name}` is assigned a literal that looks like a real credential. Remove it from "
                        "the code, revoke it, and read it from the environment (e.g. POLYGON_API_KEY via "
@@ -687,25 +632,6 @@ def _is_round_trip(node: ast.Call, name: str, qualname) -> bool:
     return inner == name.removesuffix(".loads") + ".dumps"
 
 
-def _is_type_checking(test: ast.AST) -> bool:
-    if isinstance(test, ast.BoolOp):
-        return any(_is_type_checking(v) for v in test.values)
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _is_version_gate(test: ast.AST) -> bool:
-    """``if sys.version_info >= ...`` / ``sys.platform`` / compat flags: imports differ by environment."""
-    for node in ast.walk(test):
-        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
-        if name and (name in ("version_info", "platform", "PY_VERSION", "hexversion", "name")
-                     or re.match(r"^(PY\d|PYPY|IS_|HAS_|_HAS|np_version|sp_version|pa_version)", name)
-                     or re.search(r"(_version|VERSION|_lt|_ge|_gt|_le|IS64|WASM|is_platform)", name)):
-            return True
-    return False
-
-
 def _last_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Subscript):
         node = node.value
@@ -720,32 +646,6 @@ def _last_name(node: ast.AST) -> str | None:
 
 def _last_attr(node: ast.AST) -> str | None:
     return _last_name(node)
-
-
-def _literal_url_prefix(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        text = node.value
-    elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
-        text = str(node.values[0].value)
-    else:
-        return None
-    return text if text.lower().startswith(("http://", "https://", "ws://", "wss://")) else None
-
-
-def _looks_like_secret(value: str) -> bool:
-    options = RULES["hardcoded-secret"].options
-    text = value.strip()
-    if text.startswith(options["known_prefixes"]) and len(text) >= 16 and " " not in text:
-        return not _PLACEHOLDER.search(text)
-    if len(text) < options["min_length"] or any(c.isspace() for c in text):
-        return False
-    if _PLACEHOLDER.search(text) or len(set(text)) <= 3:
-        return False
-    if text.lower().startswith(("http://", "https://", "/", "./", "~")) or re.fullmatch(r"[A-Z][A-Z0-9_]*", text):
-        return False  # URLs, paths and environment-variable names are not credentials
-    has_digit = any(c.isdigit() for c in text)
-    has_alpha = any(c.isalpha() for c in text)
-    return has_digit and has_alpha and _entropy_bits(text) >= options["min_entropy_bits_per_char"]
 
 
 def _missing_module_message(name: str, guarded: int) -> str:

@@ -50,15 +50,17 @@ class ScanReport:
     duration_s: float
     violations: list[Violation] = field(default_factory=list)
     fail_on: str = "critical"
+    #: ``{"by_severity": {severity: count}, "by_rule": {rule: count}}``, derived from ``violations``.
+    summary: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    @property
-    def summary(self) -> dict[str, dict[str, int]]:
+    def __post_init__(self) -> None:
         by_severity = {s: 0 for s in SEVERITIES}
         by_rule: Counter[str] = Counter()
         for v in self.violations:
             by_severity[v.severity] += 1
             by_rule[v.rule] += 1
-        return {"by_severity": by_severity, "by_rule": dict(sorted(by_rule.items()))}
+        # A field (not a property) so that generic serialisers such as to_jsonable include it.
+        object.__setattr__(self, "summary", {"by_severity": by_severity, "by_rule": dict(sorted(by_rule.items()))})
 
     def blocking(self, fail_on: str | None = None) -> list[Violation]:
         """Violations without an active override at or above ``fail_on`` (default: the scan's)."""

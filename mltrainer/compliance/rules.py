@@ -42,9 +42,12 @@ RULES: dict[str, Rule] = {
     for r in (
         _rule(
             "missing-module", "critical",
-            "An import resolves neither to an installed module nor to the scanned tree. Guarded by "
-            "try/except ImportError, or inside `if TYPE_CHECKING:` -> low; a lazy import (inside a "
-            "function) of an optional extra declared by the file's own distribution -> low.",
+            "An import resolves neither to an installed module nor to the scanned tree. Low when "
+            "guarded by try/except ImportError (or the fallback in its handler), inside `if "
+            "TYPE_CHECKING:`, version/platform-gated, skipped by pytest.importorskip, an optional extra "
+            "declared by the file's own distribution, or inside an adapter module named after the "
+            "package. Medium for a lazy import (inside a function) of another top-level package, or in "
+            "a standalone #! script: the module loads and only that code path fails loudly.",
         ),
         _rule(
             "missing-name", "critical",
