@@ -127,7 +127,14 @@ def utcnow() -> dt.datetime:
 
 
 def this_host() -> str:
-    return socket.gethostname()
+    """Where pids of this process are meaningful: the host name plus, on Linux, the pid namespace (two
+    containers may share a host name but never a pid namespace), so a pid is only checked where it is
+    valid."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")  # e.g. 'pid:[4026531836]'
+    except OSError:
+        return socket.gethostname()
+    return f"{socket.gethostname()}/{namespace[len('pid:'):].strip('[]')}"
 
 
 def new_job_id() -> str:

@@ -191,3 +191,19 @@ def test_jobs_cli_unknown_id_is_one_error_line(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("error: No job with id 'job-nope'") and captured.err.count("\n") == 1
+
+
+def test_jobs_worker_without_a_broker_says_which_variable_to_set(capsys):
+    from mltrainer.cli import main
+
+    assert main(["worker"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: No Celery broker configured: set MLTRAINER_CELERY_BROKER_URL")
+    assert err.count("\n") == 1
+
+
+def test_jobs_host_identity_includes_the_pid_namespace():
+    host = this_host()
+    if os.path.exists("/proc/self/ns/pid"):
+        namespace = os.readlink("/proc/self/ns/pid")[len("pid:"):].strip("[]")
+        assert host.endswith("/" + namespace)
