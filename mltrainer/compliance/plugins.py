@@ -264,6 +264,27 @@ def _file_for_model_type(model_type: str) -> Path | None:
     return None
 
 
+def _source_of_registered(model_type: str) -> Path:
+    """The source file of a model class registered in-process (not from the plugin folder)."""
+    from mltrainer.models import available_model_types, get_model_class
+
+    if model_type not in available_model_types():
+        raise NotFoundError(
+            f"No plugin defines model type {model_type!r}: add its file to {get_settings().plugins_dir} "
+            "or upload it on the Compliance page."
+        )
+    try:
+        source = inspect.getsourcefile(get_model_class(model_type))
+    except TypeError:
+        source = None
+    if not source:
+        raise ComplianceBlockedError(
+            f"Model type {model_type} has no Python source file to check, so it is refused. "
+            "Provide it as a plugin file."
+        )
+    return Path(source)
+
+
 def check_plugin(model_type_or_path: str | Path, actor: str = "system") -> ScanReport:
     """Refuse a blocked plugin: raise ``ComplianceBlockedError`` unless its file passes a fresh scan.
 
@@ -280,13 +301,8 @@ def check_plugin(model_type_or_path: str | Path, actor: str = "system") -> ScanR
         path = candidate if candidate.is_absolute() or candidate.exists() else get_settings().plugins_dir / text
         digest = None
     else:
-        path = _file_for_model_type(text)
+        path = _file_for_model_type(text) or _source_of_registered(text)
         digest = None
-        if path is None:
-            raise NotFoundError(
-                f"No plugin defines model type {text!r}: add its file to {get_settings().plugins_dir} "
-                "or upload it on the Compliance page."
-            )
     try:
         content = Path(path).read_bytes()
     except OSError:

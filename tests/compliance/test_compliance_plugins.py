@@ -19,7 +19,7 @@ from mltrainer.compliance.plugins import (
     unload_plugins,
 )
 from mltrainer.config import get_settings
-from mltrainer.errors import ComplianceBlockedError, InvalidInputError, UnknownModelTypeError
+from mltrainer.errors import ComplianceBlockedError, InvalidInputError, NotFoundError, UnknownModelTypeError
 from mltrainer.models import available_model_types
 
 MODEL_TYPE = "plugin_momentum_test"
@@ -138,3 +138,20 @@ def test_synthetic_data_plugin_is_blocked_and_never_imported(tmp_path):
     assert not status.loaded
     assert [v.rule for v in status.blocking_violations] == ["synthetic-data"]
     assert not marker.exists()
+
+
+def test_a_class_registered_in_process_is_checked_through_its_source_file(tmp_path):
+    from mltrainer.models import register_model_class, unregister_model_class
+    from mltrainer.models.mean_reversion import MeanReversion
+
+    class ReversionPlugin(MeanReversion):
+        model_type = "reversion_in_process"
+
+    register_model_class(ReversionPlugin)
+    try:
+        report = check_plugin("reversion_in_process")  # this test file's own source is scanned
+        assert report.root.endswith("test_compliance_plugins.py") and report.blocking() == []
+    finally:
+        unregister_model_class("reversion_in_process")
+    with pytest.raises(NotFoundError, match="No plugin defines model type"):
+        check_plugin("reversion_in_process")
