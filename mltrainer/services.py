@@ -57,6 +57,7 @@ __all__ = [
     "revoke_override",
     "plugins_available",
     "install_plugin",
+    "load_plugins",
     "jobs_available",
     "submit_training_job",
     "job_status",
@@ -410,6 +411,16 @@ def install_plugin(filename: str, content: bytes, actor: str = "user") -> Any:
     from mltrainer.compliance import plugins
 
     return plugins.install_plugin(filename, content, actor=actor)
+
+
+def load_plugins(actor: str = "user") -> list[Any]:
+    """Scan and load every plugin file (``[]`` when the plugin loader is not in this build); each
+    status says whether it loaded, its model types, or why it was blocked."""
+    if not plugins_available():
+        return []
+    from mltrainer.compliance import plugins
+
+    return plugins.load_plugins(actor=actor)
 
 
 def jobs_available() -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -15,6 +16,7 @@ from mltrainer.errors import MLTrainerError
 __all__ = [
     "CARD_METRICS",
     "render_sidebar",
+    "plugin_statuses",
     "init_state",
     "format_metric",
     "metric_label",
@@ -33,8 +35,18 @@ def _data_status() -> dict:
     return services.data_status()
 
 
+@st.cache_resource(show_spinner="Scanning and loading plugin models…")
+def plugin_statuses() -> list[dict]:
+    """Load the plugin folder once per dashboard process (scanned first; blocked files stay unloaded).
+    Clear with ``plugin_statuses.clear()`` after installing a plugin."""
+    return [{"file": Path(s.path).name, "loaded": s.loaded, "model types": ", ".join(s.model_types),
+             "blocking violations": len(s.blocking_violations), "problem": s.error or ""}
+            for s in services.load_plugins(actor="dashboard")]
+
+
 def render_sidebar() -> None:
-    """Active data source with its last bar date, and which API keys are set (never their values)."""
+    """Active data source with its last bar date, which API keys are set (never their values), and
+    the plugin models loaded."""
     with st.sidebar:
         st.markdown("### mlTrainer")
         try:
@@ -45,6 +57,14 @@ def render_sidebar() -> None:
         st.caption(f"{status['label']} · last bar {status['last_bar']}")
         for name, present in status.get("keys", {}).items():
             st.caption(f"{'✅' if present else '—'} {name} {'configured' if present else 'not set'}")
+        try:
+            plugins = plugin_statuses()
+        except MLTrainerError as exc:
+            st.error(str(exc))
+            return
+        if plugins:
+            blocked = sum(not p["loaded"] for p in plugins)
+            st.caption(f"Plugins: {len(plugins) - blocked} loaded" + (f", {blocked} blocked" if blocked else ""))
 
 
 def init_state(defaults: Mapping[str, Any]) -> None:

@@ -138,6 +138,15 @@ else:
 # -- plugins --------------------------------------------------------------------------------------------
 st.subheader("Plugin models")
 if services.plugins_available():
+    try:
+        statuses = ui.plugin_statuses()
+    except MLTrainerError as exc:
+        st.error(str(exc))
+        statuses = []
+    if statuses:
+        st.dataframe(pd.DataFrame(statuses), hide_index=True, key="comp_plugins")
+    else:
+        st.caption("No plugin models installed. Upload a model file: it is scanned before anything is written.")
     upload = st.file_uploader("Upload a model file (.py)", type=["py"], key="comp_plugin")
     if upload is not None and st.button("Scan and install", key="comp_install"):
         try:
@@ -145,7 +154,12 @@ if services.plugins_available():
         except MLTrainerError as exc:
             st.error(str(exc))
         else:
-            st.success(f"Installed {upload.name}: {installed}")
+            ui.plugin_statuses.clear()
+            if installed.loaded:
+                st.success(f"Installed {upload.name}: model types {', '.join(installed.model_types) or 'none'} "
+                           "are now on the Train page.")
+            else:
+                st.error(f"{upload.name} was written but not loaded: {installed.error}")
 else:
     st.caption("Plugin upload arrives with the compliance plugin installer; until then, plugin files are not loaded.")
 

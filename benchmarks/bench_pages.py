@@ -1,0 +1,189 @@
+"""Dashboard benchmark (not a test): each page's AppTest render time and the browser's time to first chart.
+
+    python benchmarks/bench_pages.py [--repeats 5] [--skip-browser]
+
+Part 1 renders every page with ``streamlit.testing.v1.AppTest`` on the offline default, in two homes:
+an empty one (first-run state) and one with two models trained on real offline AAPL 2008–2012 (pages
+show tables and charts; Predictions computes signals, Models verifies a signature). Per page it records
+the first render in a fresh AppTest (cold: Streamlit caches cleared) and the median of ``--repeats``
+renders in fresh AppTests with warm Streamlit caches. Target: ≤ 2 s.
+
+Part 2 starts ``streamlit run app.py`` on 127.0.0.1 (trained home) and opens pages in Debian's Chromium
+through Playwright, timing from navigation start to the first Plotly chart being visible, over
+``--repeats`` fresh browser contexts: Data (candlestick of AAPL) and Predictions (signals + chart).
+Target: ≤ 3 s.
+
+Results go to ``benchmarks/results/bench_pages.json``; a markdown summary is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "bench_pages.json"
+PAGES = ("overview", "data", "train", "predictions", "ensembles", "models", "compliance")
+CHART_PAGES = ("data", "predictions")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+log = logging.getLogger("bench_pages")
+
+
+def _clean_env(home: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith(("MLTRAINER_", "POLYGON_", "FRED_")):
+            del os.environ[name]
+    os.environ["MLTRAINER_HOME"] = str(home)
+
+
+def _train_two(home: Path) -> list[str]:
+    from mltrainer import services
+
+    _clean_env(home)
+    return [services.train_model(t, "AAPL", start="2008-01-01", end="2012-12-31", n_splits=3).model_id
+            for t in ("volatility_regime", "mean_reversion")]
+
+
+def _render(name: str) -> tuple[float, bool]:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    start = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - start
+    return elapsed, bool(at.exception) or bool(at.error)
+
+
+def bench_apptest(home: Path, repeats: int) -> dict[str, dict[str, float]]:
+    import streamlit as st
+
+    from mltrainer.serving import reset_prediction_service
+
+    _clean_env(home)
+    out = {}
+    for name in PAGES:
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        reset_prediction_service()
+        cold, failed = _render(name)
+        warm = [_render(name)[0] for _ in range(repeats)]
+        out[name] = {"cold_s": cold, "warm_median_s": statistics.median(warm), "warm_max_s": max(warm),
+                     "failed": failed}
+        log.info("apptest %-12s cold %.3f s, warm median %.3f s", name, cold, out[name]["warm_median_s"])
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bench_browser(home: Path, repeats: int) -> dict[str, dict[str, float]]:
+    from playwright.sync_api import expect, sync_playwright
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRAINER_", "POLYGON_", "FRED_"))}
+    env["MLTRAINER_HOME"] = str(home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    ready = threading.Event()
+
+    def watch() -> None:
+        for line in proc.stdout:
+            if f":{port}" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    out: dict[str, dict[str, float]] = {}
+    try:
+        if not ready.wait(60) or proc.poll() is not None:
+            raise RuntimeError("streamlit did not start")
+        url = f"http://127.0.0.1:{port}"
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            warmup = browser.new_page()  # first contact loads the server-side modules; not what a user waits for
+            for name in CHART_PAGES:
+                warmup.goto(f"{url}/{name}")
+                expect(warmup.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
+            warmup.close()
+            for name in CHART_PAGES:
+                times = []
+                for _ in range(repeats):
+                    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                    page = context.new_page()
+                    start = time.perf_counter()
+                    page.goto(f"{url}/{name}")
+                    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=60_000)
+                    times.append(time.perf_counter() - start)
+                    context.close()
+                out[name] = {"median_s": statistics.median(times), "max_s": max(times), "min_s": min(times)}
+                log.info("browser %-12s first chart median %.3f s", name, out[name]["median_s"])
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-browser", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        empty, trained = Path(tmp) / "empty", Path(tmp) / "trained"
+        model_ids = _train_two(trained)
+        results = {
+            # The machine is shared: the load average says how contended the CPUs were during the run.
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_average_start": os.getloadavg()},
+            "repeats": args.repeats,
+            "models": model_ids,
+            "apptest_empty_home": bench_apptest(empty, args.repeats),
+            "apptest_trained_home": bench_apptest(trained, args.repeats),
+        }
+        if not args.skip_browser and Path(CHROMIUM).exists():
+            results["browser_first_chart"] = bench_browser(trained, args.repeats)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+    print("\n| page | AppTest empty home: cold / warm median (s) | AppTest trained home: cold / warm median (s) |")
+    print("|---|---|---|")
+    for name in PAGES:
+        e, t = results["apptest_empty_home"][name], results["apptest_trained_home"][name]
+        print(f"| {name} | {e['cold_s']:.2f} / {e['warm_median_s']:.2f} | {t['cold_s']:.2f} / {t['warm_median_s']:.2f} |")
+    if "browser_first_chart" in results:
+        print("\n| page | browser: time to first chart, median (max) s |")
+        print("|---|---|")
+        for name, r in results["browser_first_chart"].items():
+            print(f"| {name} | {r['median_s']:.2f} ({r['max_s']:.2f}) |")
+    print(f"\nload average (1, 5, 15 min) at start {results['machine']['load_average_start']}, "
+          f"at end {results['machine']['load_average_end']} on {os.cpu_count()} CPUs")
+    print(f"results: {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
