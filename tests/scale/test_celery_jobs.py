@@ -165,7 +165,7 @@ def test_celery_killed_pool_process_is_retried_and_killed_worker_fails_the_job(t
         stack.use(monkeypatch)
         worker = stack.start_worker("victim")
         stack.wait_ready(worker)
-        slow = {"params": {"n_estimators": 400}, "n_splits": 5}
+        slow = {"params": {"n_estimators": 300}, "n_splits": 5}
 
         # 1. Only the pool process dies (OOM-killer style): Celery requeues the task (acks_late +
         #    reject_on_worker_lost) and a fresh pool process takes the job over.

@@ -80,7 +80,7 @@ def test_local_sweep_ranks_by_oos_sharpe_and_deflates_the_best():
 
 def test_local_pool_process_killed_mid_training_leaves_failed_job_and_nothing_saved():
     settings = get_settings()
-    job_id = submit_training("gradient_boosting", "AAPL", params={"n_estimators": 400}, n_splits=5)
+    job_id = submit_training("gradient_boosting", "AAPL", params={"n_estimators": 300}, n_splits=5)
 
     def _training():
         status = job_status(job_id)
