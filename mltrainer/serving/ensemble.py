@@ -126,7 +126,7 @@ def parse_weights(model_ids: Sequence[str], weights: Any) -> WeightSpec:
         if len(weights) != len(ids):
             raise EnsembleError(f"{len(weights)} weights given for {len(ids)} models; give one weight per "
                                 "model, in the same order as model_ids.")
-        raw = {m: _as_weight(w, m) for m, w in zip(ids, weights)}
+        raw = {m: _as_weight(w, m) for m, w in zip(ids, weights, strict=False)}
     else:
         raise EnsembleError("weights must be a list of numbers, a mapping of model id to number, or 'oos'.")
     if not any(w > 0 for w in raw.values()):
@@ -208,7 +208,7 @@ def oos_weights(returns: Mapping[str, pd.Series]) -> dict[str, float]:
     from skfolio.optimization import InverseVolatility
 
     model = InverseVolatility().fit(frame.to_numpy())
-    raw = {m: float(w) for m, w in zip(frame.columns, model.weights_)}
+    raw = {m: float(w) for m, w in zip(frame.columns, model.weights_, strict=False)}
     if any(not math.isfinite(w) or w < 0 for w in raw.values()):
         raise EnsembleError(
             "Could not derive 'oos' weights from the out-of-sample returns; use explicit weights.")

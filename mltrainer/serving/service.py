@@ -398,7 +398,7 @@ class PredictionService:
         if remaining:
             workers = max(1, min(BULK_WORKERS, len(remaining)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrainer-bulk") as pool:
-                outcomes.update(zip(remaining, pool.map(run, remaining)))
+                outcomes.update(zip(remaining, pool.map(run, remaining), strict=False))
         predictions = []
         for symbol in ordered:
             outcome = outcomes[symbol]
@@ -436,7 +436,7 @@ class PredictionService:
 
         with ThreadPoolExecutor(max_workers=min(len(ids), BULK_WORKERS),
                                 thread_name_prefix="mltrainer-ensemble") as pool:
-            outcomes = dict(zip(ids, pool.map(run, ids)))
+            outcomes = dict(zip(ids, pool.map(run, ids), strict=False))
         ok = {m: o for m, o in outcomes.items() if o[0] is not None}
         failed = [m for m in ids if outcomes[m][0] is None]
         if not ok:

@@ -12,10 +12,10 @@ from mltrainer.config import get_settings
 from mltrainer.data import load_bars
 from mltrainer.errors import (
     ComplianceBlockedError,
-    NotFoundError,
     EnsembleError,
     InvalidInputError,
     ModelNotFoundError,
+    NotFoundError,
     UnknownSymbolError,
 )
 from mltrainer.registry import get_registry
