@@ -23,6 +23,7 @@ import re
 import sys
 import tempfile
 import threading
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +135,49 @@ def load_plugin(path: str | Path, actor: str = "system") -> PluginStatus:
     return PluginStatus(str(path), True, model_types, [], digest)
 
 
+class _PluginFinder(importlib.abc.MetaPathFinder):
+    """Imports of ``mltrainer_plugins.<name>`` (e.g. unpickling a trained plugin model in a fresh
+    process) go through the same scan as :func:`load_plugin`; a blocked file raises ImportError."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        prefix = _MODULE_PREFIX + "."
+        if not fullname.startswith(prefix) or "." in fullname[len(prefix):]:
+            return None
+        file = get_settings().plugins_dir / f"{fullname[len(prefix):]}.py"
+        if not _FILENAME.match(file.name) or not file.is_file():
+            return None
+        content = file.read_bytes()
+        _report, blocking = _scan(file.resolve(), content, "system")
+        if blocking:
+            record_audit("plugin.blocked", file.name, {
+                "sha256": hashlib.sha256(content).hexdigest(),
+                "violations": [{"rule": v.rule, "line": v.line, "fingerprint": v.fingerprint} for v in blocking],
+            }, "system")
+            raise ImportError(str(_blocked_error(file.name, blocking)), name=fullname)
+        return importlib.util.spec_from_file_location(fullname, file.resolve(),
+                                                      loader=_ScannedSourceLoader(file.resolve(), content))
+
+
+def _ensure_plugin_package() -> types.ModuleType:
+    """The parent package of plugin modules, so their classes pickle by reference.
+
+    Its ``__path__`` is empty: no ordinary finder can import a plugin file unscanned; only
+    :class:`_PluginFinder` (installed here, once) and :func:`load_plugin` can.
+    """
+    with _lock:
+        package = sys.modules.get(_MODULE_PREFIX)
+        if package is None:
+            package = types.ModuleType(_MODULE_PREFIX, "Plugin model files, imported only after a compliance scan.")
+            package.__path__ = []
+            package.__package__ = _MODULE_PREFIX
+            sys.modules[_MODULE_PREFIX] = package
+        if not any(isinstance(f, _PluginFinder) for f in sys.meta_path):
+            sys.meta_path.insert(0, _PluginFinder())
+    return package
+
+
 def _import_scanned(path: Path, content: bytes):
+    package = _ensure_plugin_package()
     name = f"{_MODULE_PREFIX}.{path.stem}"
     loader = _ScannedSourceLoader(path, content)
     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
@@ -154,6 +197,7 @@ def _import_scanned(path: Path, content: bytes):
             raise ComplianceError(
                 f"Plugin {path.name} failed to import ({type(exc).__name__}: {exc}). Fix the file and load it again."
             ) from exc
+        setattr(package, path.stem, module)
     return module
 
 
@@ -291,6 +335,7 @@ def check_plugin(model_type_or_path: str | Path, actor: str = "system") -> ScanR
     Accepts a plugin model type (what training and serving pass) or a plugin file path. A loaded
     plugin whose file changed since loading is refused until it is loaded again. Returns the report.
     """
+    _ensure_plugin_package()  # a fresh serving process can then unpickle the plugin model, scanned
     text = str(model_type_or_path)
     with _lock:
         loaded = _loaded.get(text)

@@ -155,3 +155,29 @@ def test_a_class_registered_in_process_is_checked_through_its_source_file(tmp_pa
         unregister_model_class("reversion_in_process")
     with pytest.raises(NotFoundError, match="No plugin defines model type"):
         check_plugin("reversion_in_process")
+
+
+def test_importing_a_plugin_module_by_name_is_scanned_first(tmp_path):
+    """What unpickling a trained plugin model does in a fresh process: import mltrainer_plugins.<file>."""
+    import importlib
+    import pickle
+    import sys
+
+    clean = _write("momentum_plugin.py", CLEAN)
+    load_plugin(clean)
+    model = sys.modules["mltrainer_plugins.momentum_plugin"].PluginMomentum()
+    assert b"mltrainer_plugins.momentum_plugin" in pickle.dumps(model)  # pickled by reference
+    for name in ("mltrainer_plugins.momentum_plugin", "mltrainer_plugins"):
+        sys.modules.pop(name)
+    check_plugin("momentum_plugin.py")  # installs the scanned import route again
+    # Unpickling imports the class's module by name; that import is scanned, then executed.
+    module = importlib.import_module("mltrainer_plugins.momentum_plugin")
+    assert module.PluginMomentum.model_type == MODEL_TYPE
+    assert sys.modules["mltrainer_plugins"].__path__ == []  # no unscanned import route
+
+    marker = tmp_path / "ran.marker"
+    _write("bad_plugin.py", f"open({str(marker)!r}, 'w')\nfrom mltrainer.models import NoSuchBase\n")
+    with pytest.raises(ImportError, match="bad_plugin.py is blocked"):
+        importlib.import_module("mltrainer_plugins.bad_plugin")
+    assert not marker.exists()
+    assert get_audit_trail().log(action="plugin.blocked")[0]["target"] == "bad_plugin.py"
