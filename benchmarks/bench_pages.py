@@ -120,7 +120,8 @@ def bench_browser(home: Path, repeats: int) -> dict[str, dict[str, float]]:
         url = f"http://127.0.0.1:{port}"
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            warmup = browser.new_page()  # first contact loads the server-side modules; not what a user waits for
+            # The first contact loads the server-side modules: not what a user waits for on each visit.
+            warmup = browser.new_page()
             for name in CHART_PAGES:
                 warmup.goto(f"{url}/{name}")
                 expect(warmup.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
@@ -157,8 +158,8 @@ def main() -> None:
         model_ids = _train_two(trained)
         results = {
             # The machine is shared: the load average says how contended the CPUs were during the run.
-            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                        "load_average_start": os.getloadavg()},
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                        "platform": platform.platform(), "load_average_start": os.getloadavg()},
             "repeats": args.repeats,
             "models": model_ids,
             "apptest_empty_home": bench_apptest(empty, args.repeats),
@@ -170,11 +171,13 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
-    print("\n| page | AppTest empty home: cold / warm median (s) | AppTest trained home: cold / warm median (s) |")
+    print("\n| page | AppTest empty home: cold / warm median (s) "
+          "| AppTest trained home: cold / warm median (s) |")
     print("|---|---|---|")
     for name in PAGES:
         e, t = results["apptest_empty_home"][name], results["apptest_trained_home"][name]
-        print(f"| {name} | {e['cold_s']:.2f} / {e['warm_median_s']:.2f} | {t['cold_s']:.2f} / {t['warm_median_s']:.2f} |")
+        print(f"| {name} | {e['cold_s']:.2f} / {e['warm_median_s']:.2f} "
+              f"| {t['cold_s']:.2f} / {t['warm_median_s']:.2f} |")
     if "browser_first_chart" in results:
         print("\n| page | browser: time to first chart, median (max) s |")
         print("|---|---|")

@@ -112,13 +112,14 @@ def price_chart(bars: pd.DataFrame, *, overlays: Mapping[str, pd.Series] | None 
     if regimes is not None:
         # One layout shape per run, added in a single update: add_vrect per run is slow on long histories.
         bands = [{"type": "rect", "xref": "x", "yref": "y domain", "x0": first, "x1": last, "y0": 0, "y1": 1,
-                  "fillcolor": REGIME_COLOURS[regime], "opacity": 0.12, "line": {"width": 0}, "layer": "below"}
+                  "fillcolor": REGIME_COLOURS[regime], "opacity": 0.12, "line": {"width": 0},
+                  "layer": "below"}
                  for first, last, regime in _regime_runs(regimes) if regime in REGIME_COLOURS]
         fig.update_layout(shapes=list(fig.layout.shapes) + bands)
         for regime, colour in REGIME_COLOURS.items():  # legend entries for the bands
+            marker = {"symbol": "square", "size": 12, "color": colour, "opacity": 0.4}
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{regime} volatility",
-                                     marker={"symbol": "square", "size": 12, "color": colour, "opacity": 0.4}),
-                          row=1, col=1)
+                                     marker=marker), row=1, col=1)
     if fitted_until is not None:
         cut = pd.Timestamp(fitted_until)
         if bars.index[0] <= cut <= bars.index[-1]:
@@ -142,7 +143,8 @@ def _add_trades(fig: go.Figure, trades: pd.DataFrame) -> None:
                 x=frame["entry_date"], y=frame["entry_price"], mode="markers", name=name,
                 marker={"symbol": symbol, "size": 11, "color": colour},
                 customdata=frame[["return"]].to_numpy(),
-                hovertemplate="%{x|%Y-%m-%d} entry %{y:.2f}<br>trade return %{customdata[0]:.2%}<extra></extra>",
+                hovertemplate="%{x|%Y-%m-%d} entry %{y:.2f}<br>trade return %{customdata[0]:.2%}"
+                              "<extra></extra>",
             ), row=1, col=1)
     closed = trades[~trades["open_at_end"].astype(bool)] if "open_at_end" in trades else trades
     if len(closed):
@@ -163,7 +165,8 @@ def equity_chart(equity: pd.Series, benchmark_equity: pd.Series | None = None,
         fig.add_trace(go.Scatter(x=benchmark_equity.index, y=benchmark_equity.values, mode="lines",
                                  name="buy and hold", line={"color": "#8c959f", "width": 1.5, "dash": "dot"}))
     # Log scale: equal percentage moves look equal, so a strategy is not dwarfed by a 50x buy and hold.
-    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=380, **_LAYOUT)
+    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=380,
+                      **_LAYOUT)
     return fig
 
 
@@ -185,11 +188,13 @@ def equity_comparison_chart(curves: Mapping[str, pd.Series],
     fig = go.Figure()
     for name, curve in curves.items():
         fig.add_trace(go.Scatter(x=curve.index, y=curve.values, mode="lines", name=str(name)))
-    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=400, **_LAYOUT)
+    fig.update_layout(title=title, yaxis_title="growth of 1.0 (log scale)", yaxis_type="log", height=400,
+                      **_LAYOUT)
     return fig
 
 
-def member_breakdown_chart(ensemble: Any, title: str = "Member contributions to the ensemble score") -> go.Figure:
+def member_breakdown_chart(ensemble: Any,
+                           title: str = "Member contributions to the ensemble score") -> go.Figure:
     """Each member's weight × signal × strength (its share of the score), coloured by its label;
     failed members appear with a zero bar and their error in the hover text."""
     names, values, colours, hover = [], [], [], []
@@ -202,7 +207,8 @@ def member_breakdown_chart(ensemble: Any, title: str = "Member contributions to 
             continue
         values.append(float(m.weight) * int(m.signal) * float(m.strength))
         colours.append(SIGNAL_COLOURS.get(m.label or "HOLD", "#6e7781"))
-        hover.append(f"{m.label} · weight {m.weight:.2f} · strength {m.strength:.2f} · confidence {m.confidence:.0%}")
+        hover.append(f"{m.label} · weight {m.weight:.2f} · strength {m.strength:.2f} · "
+                     f"confidence {m.confidence:.0%}")
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colours, hovertext=hover,
                            hoverinfo="text+x", name="contribution"))
     for level, name in ((ensemble.thresholds.get("buy"), "BUY threshold"),
@@ -215,12 +221,14 @@ def member_breakdown_chart(ensemble: Any, title: str = "Member contributions to 
     return fig
 
 
-def vol_forecast_chart(frame: pd.DataFrame, title: str = "Realized volatility and GARCH forecast") -> go.Figure:
+def vol_forecast_chart(frame: pd.DataFrame,
+                       title: str = "Realized volatility and GARCH forecast") -> go.Figure:
     """Annualised realized volatility with the model's GARCH(1,1) forecast (both fractions)."""
     fig = go.Figure()
     for column, name, style in (("realized_vol", "realized volatility", {"color": "#1f6feb"}),
                                 ("vol_forecast", "GARCH forecast", {"color": "#bf3989", "dash": "dot"})):
         if column in frame:
-            fig.add_trace(go.Scatter(x=frame.index, y=frame[column].values, mode="lines", name=name, line=style))
+            fig.add_trace(go.Scatter(x=frame.index, y=frame[column].values, mode="lines", name=name,
+                                     line=style))
     fig.update_layout(title=title, yaxis_tickformat=".0%", yaxis_title="annualised", height=300, **_LAYOUT)
     return fig

@@ -203,12 +203,14 @@ def overview_summary(recent: int = 5) -> dict[str, Any]:
         by_type[record.model_type] = by_type.get(record.model_type, 0) + 1
     scans = _recent("compliance.scan", 1)
     return {
-        "models": {"count": len(models), "by_type": by_type, "recent": [m.summary() for m in models[:recent]]},
+        "models": {"count": len(models), "by_type": by_type,
+                   "recent": [m.summary() for m in models[:recent]]},
         "trainings": _recent("model.train", recent),
         "predictions": sorted(_recent("prediction", recent) + _recent("ensemble", recent),
                               key=lambda r: r["seq"], reverse=True)[:recent],
-        "compliance": ({"target": scans[0]["target"], "timestamp": scans[0]["timestamp"], **scans[0]["details"]}
-                       if scans else None),
+        "compliance": (
+            {"target": scans[0]["target"], "timestamp": scans[0]["timestamp"], **scans[0]["details"]}
+            if scans else None),
         "audit": verify_audit(),
         "data": data_status(),
     }

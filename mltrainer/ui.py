@@ -64,7 +64,8 @@ def render_sidebar() -> None:
             return
         if plugins:
             blocked = sum(not p["loaded"] for p in plugins)
-            st.caption(f"Plugins: {len(plugins) - blocked} loaded" + (f", {blocked} blocked" if blocked else ""))
+            st.caption(f"Plugins: {len(plugins) - blocked} loaded"
+                       + (f", {blocked} blocked" if blocked else ""))
 
 
 def init_state(defaults: Mapping[str, Any]) -> None:
@@ -163,12 +164,14 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
             "Anything in-sample is labelled as such.")
     metric_cards(record.metrics, record.buy_and_hold)
     with st.expander("All out-of-sample metrics vs buy and hold"):
-        st.dataframe(metrics_table({"strategy (OOS)": record.metrics, "buy and hold (same bars)": record.buy_and_hold}),
-                     key=f"{key_prefix}_all_metrics")
+        table = metrics_table({"strategy (OOS)": record.metrics,
+                               "buy and hold (same bars)": record.buy_and_hold})
+        st.dataframe(table, key=f"{key_prefix}_all_metrics")
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.equity_chart(review.oos_equity, review.buy_and_hold_equity),
                       key=f"{key_prefix}_equity", width="stretch")
-    right.plotly_chart(charts.drawdown_chart(review.oos_equity), key=f"{key_prefix}_drawdown", width="stretch")
+    right.plotly_chart(charts.drawdown_chart(review.oos_equity), key=f"{key_prefix}_drawdown",
+                       width="stretch")
 
     st.markdown("**Walk-forward folds** (each fold's metrics are on its test window only)")
     st.dataframe(_fold_rows(record.folds), hide_index=True, key=f"{key_prefix}_folds")
@@ -192,10 +195,12 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
 
     calib = record.calibration or {}
     if calib:
-        st.caption(f"Confidence calibration (out of sample): base rate {format_metric('win_rate', calib.get('base_rate'))}, "
+        base_rate = format_metric("win_rate", calib.get("base_rate"))
+        st.caption(f"Confidence calibration (out of sample): base rate {base_rate}, "
                    f"Brier score {format_metric('sharpe', calib.get('brier_score'))}, "
                    f"{calib.get('n_samples', '—')} OOS signals.")
-    st.markdown("**Lookahead check** — on the final model (fitted on all bars); a causality test, not a performance figure")
+    st.markdown("**Lookahead check** — on the final model (fitted on all bars); a causality test, not a "
+                "performance figure")
     if review.lookahead_dates is None:
         st.caption("Not run.")
     elif not review.lookahead_dates:
@@ -203,5 +208,6 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
                    "full-history predictions on every earlier bar.")
     else:
         shown = ", ".join(str(d.date()) for d in review.lookahead_dates[:10])
-        st.error(f"Lookahead detected: predictions changed on {len(review.lookahead_dates)} bar(s) when later "
+        n = len(review.lookahead_dates)
+        st.error(f"Lookahead detected: predictions changed on {n} bar(s) when later "
                  f"bars were removed (first: {shown}). Do not trust this model's results.")

@@ -17,7 +17,8 @@ def _init_state(targets: list[str]) -> None:
     ui.init_state({
         "comp_target": targets[0], "comp_report": None, "comp_report_root": None,
         "comp_severity": list(SEVERITIES), "comp_rule": [], "comp_hide_overridden": False,
-        "comp_fp": "", "comp_reason": "", "comp_author": "", "comp_expiry": dt.date.today() + dt.timedelta(days=30),
+        "comp_fp": "", "comp_reason": "", "comp_author": "",
+        "comp_expiry": dt.date.today() + dt.timedelta(days=30),
         "comp_revoke_author": "", "comp_audit_limit": 50, "comp_audit_action": "",
     })
 
@@ -52,7 +53,8 @@ if report is None:
     if summary is None:
         st.info("No scan recorded yet: choose what to scan and press **Scan now**.")
     else:
-        st.caption(f"Latest recorded scan: `{summary['target']}` at {summary['timestamp'][:19].replace('T', ' ')} UTC — "
+        when = summary["timestamp"][:19].replace("T", " ")
+        st.caption(f"Latest recorded scan: `{summary['target']}` at {when} UTC — "
                    f"{summary.get('files_scanned', 0)} files, {summary.get('violations', 0)} violations, "
                    f"{summary.get('blocking', 0)} blocking. Scan again to review the violations.")
 else:
@@ -74,19 +76,24 @@ else:
         rules = f2.multiselect("Rule", sorted(by_rule), key="comp_rule", placeholder="all rules")
         hide = f3.checkbox("Hide overridden", key="comp_hide_overridden")
         shown = [v for v in report.violations
-                 if v.severity in severities and (not rules or v.rule in rules) and not (hide and v.overridden)]
+                 if v.severity in severities and (not rules or v.rule in rules)
+                 and not (hide and v.overridden)]
         st.dataframe(pd.DataFrame([{
             "severity": v.severity, "rule": v.rule, "file": v.path, "line": v.line, "message": v.message,
             "overridden": v.overridden, "fingerprint": v.fingerprint,
         } for v in shown]), hide_index=True, key="comp_violations")
         if shown:
-            index = st.selectbox("Violation", range(len(shown)), key="comp_violation",
-                                 format_func=lambda i: f"{shown[i].severity} · {shown[i].rule} · {shown[i].path}:{shown[i].line}")
+            index = st.selectbox(
+                "Violation", range(len(shown)), key="comp_violation",
+                format_func=lambda i: f"{shown[i].severity} · {shown[i].rule} · "
+                                      f"{shown[i].path}:{shown[i].line}")
             chosen = shown[index]
             first, text = services.violation_context(st.session_state["comp_report_root"], chosen)
-            st.markdown(f"**{chosen.rule}** ({chosen.severity}) at `{chosen.path}:{chosen.line}` — {chosen.message}")
+            st.markdown(f"**{chosen.rule}** ({chosen.severity}) at `{chosen.path}:{chosen.line}` — "
+                        f"{chosen.message}")
             st.code(text, language="python", line_numbers=True)
-            st.caption(f"Lines from {first}; the violation is on line {chosen.line}. Fingerprint `{chosen.fingerprint}`"
+            st.caption(f"Lines from {first}; the violation is on line {chosen.line}. "
+                       f"Fingerprint `{chosen.fingerprint}`"
                        + (f" · overridden: {chosen.override_reason}" if chosen.overridden else ""))
             if st.button("Use this fingerprint for an override", key="comp_use_fp"):
                 st.session_state["comp_fp"] = chosen.fingerprint
@@ -102,8 +109,9 @@ with st.form("comp_grant_form"):
     b.date_input("Expires on", key="comp_expiry")
     if st.form_submit_button("Grant override", key="comp_grant"):
         try:
-            granted = services.grant_override(st.session_state["comp_fp"], st.session_state["comp_reason"],
-                                              st.session_state["comp_author"], st.session_state["comp_expiry"])
+            state = st.session_state
+            granted = services.grant_override(state["comp_fp"], state["comp_reason"], state["comp_author"],
+                                              state["comp_expiry"])
         except MLTrainerError as exc:
             st.error(str(exc))
         else:
@@ -146,7 +154,8 @@ if services.plugins_available():
     if statuses:
         st.dataframe(pd.DataFrame(statuses), hide_index=True, key="comp_plugins")
     else:
-        st.caption("No plugin models installed. Upload a model file: it is scanned before anything is written.")
+        st.caption("No plugin models installed. Upload a model file: it is scanned before anything is "
+                   "written.")
     upload = st.file_uploader("Upload a model file (.py)", type=["py"], key="comp_plugin")
     if upload is not None and st.button("Scan and install", key="comp_install"):
         try:
@@ -156,12 +165,14 @@ if services.plugins_available():
         else:
             ui.plugin_statuses.clear()
             if installed.loaded:
-                st.success(f"Installed {upload.name}: model types {', '.join(installed.model_types) or 'none'} "
+                types = ", ".join(installed.model_types) or "none"
+                st.success(f"Installed {upload.name}: model types {types} "
                            "are now on the Train page.")
             else:
                 st.error(f"{upload.name} was written but not loaded: {installed.error}")
 else:
-    st.caption("Plugin upload arrives with the compliance plugin installer; until then, plugin files are not loaded.")
+    st.caption("Plugin upload arrives with the compliance plugin installer; until then, plugin files are "
+               "not loaded.")
 
 # -- audit trail ----------------------------------------------------------------------------------------
 st.subheader("Audit trail")
@@ -173,7 +184,8 @@ else:
     if verdict["ok"]:
         st.success(f"Chain verified: {verdict['records']} records, every hash matches.")
     else:
-        st.error(f"Chain broken at record index {verdict['first_bad_index']} of {verdict['records']}: a record was "
+        st.error(f"Chain broken at record index {verdict['first_bad_index']} of {verdict['records']}: "
+                 "a record was "
                  "edited, deleted, inserted or reordered.")
 a, b = st.columns([1, 3])
 limit = a.number_input("Newest records", min_value=1, max_value=5000, step=10, key="comp_audit_limit")
@@ -185,7 +197,8 @@ except MLTrainerError as exc:
     log = []
 if log:
     st.dataframe(pd.DataFrame([{
-        "seq": r["seq"], "time (UTC)": r["timestamp"][:19].replace("T", " "), "actor": r["actor"], "action": r["action"],
+        "seq": r["seq"], "time (UTC)": r["timestamp"][:19].replace("T", " "), "actor": r["actor"],
+        "action": r["action"],
         "target": r["target"], "details": str(r["details"]), "hash": r["hash"][:16],
     } for r in log]), hide_index=True, key="comp_audit")
 else:

@@ -54,7 +54,8 @@ if status["keys"].get("POLYGON_API_KEY"):
                 st.error(str(exc))
             else:
                 prov = fetched.attrs.get("provenance", {})
-                st.success(f"{prov.get('symbol', ticker)}: {prov.get('rows')} bars up to {prov.get('last_bar')} "
+                st.success(f"{prov.get('symbol', ticker)}: {prov.get('rows')} bars up to "
+                           f"{prov.get('last_bar')} "
                            f"({prov.get('fetched_rows', 0)} newly fetched).")
                 _symbols.clear()
                 _bars.clear()

@@ -46,11 +46,12 @@ if chosen and mode == "manual":
     except MLTrainerError as exc:
         st.error(str(exc))
     else:
-        st.dataframe(pd.DataFrame({"model": list(weights), "normalised weight": [round(w, 4) for w in weights.values()]}),
-                     hide_index=True, key="ens_weights_table")
+        table = {"model": list(weights), "normalised weight": [round(w, 4) for w in weights.values()]}
+        st.dataframe(pd.DataFrame(table), hide_index=True, key="ens_weights_table")
         st.caption("Normalised weights: " + " · ".join(f"{m} {w:.0%}" for m, w in weights.items()))
 elif mode == "oos":
-    st.caption("Weights are derived from each member's out-of-sample return history and shown with the result.")
+    st.caption("Weights are derived from each member's out-of-sample return history and shown with the "
+               "result.")
 
 if st.button("Compute ensemble signal", type="primary", key="ens_submit", disabled=len(chosen) < 2):
     request = weights if mode == "manual" else ("oos" if mode == "oos" else None)
@@ -70,11 +71,13 @@ if result is not None:
     c = st.columns(5)
     c[0].metric("Signal", result.label, border=True)
     c[1].metric("Score", f"{result.score:+.3f}", border=True,
-                help=f"Σ weight × signal × strength; BUY ≥ {result.thresholds['buy']}, SELL ≤ {result.thresholds['sell']}.")
+                help=f"Σ weight × signal × strength; BUY ≥ {result.thresholds['buy']}, "
+                     f"SELL ≤ {result.thresholds['sell']}.")
     c[2].metric("Strength", f"{result.strength:.2f}", border=True)
     c[3].metric("Confidence", f"{result.confidence:.0%}", border=True,
                 help="Weight-averaged out-of-sample confidence of the members that agree with the ensemble.")
-    c[4].metric("Agreement", f"{result.agreement:.0%}", border=True, help="Total weight of members that agree.")
+    c[4].metric("Agreement", f"{result.agreement:.0%}", border=True,
+                help="Total weight of members that agree.")
     st.caption(f"Weights used ({result.weights_method}): "
                + " · ".join(f"{m} {w:.0%}" for m, w in result.weights.items()))
     if result.failed_members:
@@ -83,6 +86,7 @@ if result is not None:
         st.caption(result.note)
     st.plotly_chart(charts.member_breakdown_chart(result), key="ens_chart", width="stretch")
     st.dataframe(pd.DataFrame([{
-        "model": m.model_id, "signal": m.label or "failed", "strength": m.strength, "confidence": m.confidence,
-        "weight used": round(m.weight, 4), "weight requested": round(m.requested_weight, 4), "error": m.error or "",
+        "model": m.model_id, "signal": m.label or "failed", "strength": m.strength,
+        "confidence": m.confidence, "weight used": round(m.weight, 4),
+        "weight requested": round(m.requested_weight, 4), "error": m.error or "",
     } for m in result.members]), hide_index=True, key="ens_members")

@@ -11,8 +11,8 @@ TABLE_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "n_trades
 
 
 def _init_state(model_ids: list[str]) -> None:
-    ui.init_state({"models_compare": model_ids[:2], "models_detail": model_ids[0], "models_pending_delete": None,
-                   "models_show_review": False, "models_message": None})
+    ui.init_state({"models_compare": model_ids[:2], "models_detail": model_ids[0],
+                   "models_pending_delete": None, "models_show_review": False, "models_message": None})
     if st.session_state["models_detail"] not in model_ids:  # it was just deleted
         st.session_state["models_detail"] = model_ids[0]
     st.session_state["models_compare"] = [m for m in st.session_state["models_compare"] if m in model_ids]
@@ -51,8 +51,8 @@ if len(compare) >= 2:
                      key="models_compare_table")
         st.plotly_chart(charts.equity_comparison_chart(comparison["curves"]), key="models_compare_chart",
                         width="stretch")
-        st.caption("Each curve covers its own model's out-of-sample period; compare models trained on the same "
-                   "range for a like-for-like view.")
+        st.caption("Each curve covers its own model's out-of-sample period; compare models trained on the "
+                   "same range for a like-for-like view.")
 else:
     st.caption("Pick at least two models to see their metrics side by side and their equity curves overlaid.")
 
@@ -71,8 +71,8 @@ c[1].metric("Data range", f"{record.train_start} → {record.train_end}", border
 c[2].metric("Bars", f"{record.data_rows:,}", border=True)
 c[3].metric("Costs · folds", f"{record.cost_bps:g} bps · {record.n_splits}", border=True)
 if not signature_ok:
-    st.error("The artifact does not match its signature (missing or tampered). It will not be loaded or served; "
-             "delete and retrain the model.")
+    st.error("The artifact does not match its signature (missing or tampered). It will not be loaded or "
+             "served; delete and retrain the model.")
 st.markdown(f"Data fingerprint (SHA-256 of the training bars): `{record.data_fingerprint}`  \n"
             f"Created {record.created_at} with mlTrainer {record.package_version} · status {record.status}")
 with st.expander("Parameters"):
@@ -89,7 +89,8 @@ if st.session_state["models_pending_delete"] != model_id:
         st.session_state["models_pending_delete"] = model_id
         st.rerun()
 else:
-    st.warning(f"Delete **{model_id}** and its artifact? This cannot be undone (the audit trail keeps the record).")
+    st.warning(f"Delete **{model_id}** and its artifact? This cannot be undone (the audit trail keeps the "
+               "record).")
     yes, no = st.columns(2)
     if yes.button("Yes, delete", type="primary", key="models_delete_confirm"):
         try:

@@ -44,7 +44,8 @@ with left:
         st.caption("None yet — train a model on the **Train** page.")
     for rec in summary["trainings"]:
         d = rec["details"]
-        st.markdown(f"`{rec['target']}` · {rec['timestamp'][:19].replace('T', ' ')} UTC · by {rec['actor']} · "
+        when = rec["timestamp"][:19].replace("T", " ")
+        st.markdown(f"`{rec['target']}` · {when} UTC · by {rec['actor']} · "
                     f"OOS Sharpe {ui.format_metric('sharpe', d.get('oos_sharpe'))}")
 with right:
     st.subheader("Last predictions")
@@ -54,7 +55,8 @@ with right:
         d = rec["details"]
         when = rec["timestamp"][:19].replace("T", " ")
         if rec["action"] == "ensemble":
-            what = f"ensemble of {len(d.get('model_ids', []))} models → {rec['target']} ({d.get('weights_method')})"
+            n = len(d.get("model_ids", []))
+            what = f"ensemble of {n} models → {rec['target']} ({d.get('weights_method')})"
         else:
             what = f"`{rec['target']}` → {', '.join(d.get('symbols') or [])}"
         st.markdown(f"{when} UTC · {what}")
@@ -64,7 +66,8 @@ if compliance is None:
     st.info("No compliance scan recorded yet. Open **Compliance** and scan the plugin folder or the package.")
 else:
     sev = compliance.get("by_severity", {})
-    st.markdown(f"Latest scan of `{compliance['target']}` at {compliance['timestamp'][:19].replace('T', ' ')} UTC: "
+    when = compliance["timestamp"][:19].replace("T", " ")
+    st.markdown(f"Latest scan of `{compliance['target']}` at {when} UTC: "
                 f"{compliance.get('files_scanned', 0)} files, {compliance.get('violations', 0)} violations "
                 f"({', '.join(f'{k} {v}' for k, v in sev.items() if v) or 'none'}), "
                 f"{compliance.get('blocking', 0)} blocking at {compliance.get('fail_on', 'critical')}.")

@@ -29,7 +29,8 @@ def _init_state(model_ids: list[str], symbols_of: dict[str, str]) -> None:
 def _table(result: dict) -> pd.DataFrame:
     rows = [{
         "symbol": p["symbol"], "signal": p["label"], "strength": round(p["strength"], 3),
-        "confidence": f"{p['confidence']:.0%}", "as of": p["as_of"], "latest price": round(p["latest_price"], 2),
+        "confidence": f"{p['confidence']:.0%}", "as of": p["as_of"],
+        "latest price": round(p["latest_price"], 2),
         "1-day change": "—" if p["price_change_1d"] is None else f"{p['price_change_1d']:.2%}",
         "cached": p["cached"],
     } for p in result["predictions"]]
@@ -78,8 +79,8 @@ def signals_section() -> None:
     for sym, message in result["errors"].items():
         st.warning(f"{sym}: {message}")
     if len(table):
-        st.download_button("Download CSV", table.to_csv(index=False).encode(), file_name=f"signals_{model_id}.csv",
-                           mime="text/csv", key="pred_csv")
+        st.download_button("Download CSV", table.to_csv(index=False).encode(),
+                           file_name=f"signals_{model_id}.csv", mime="text/csv", key="pred_csv")
         ok = list(table["symbol"])
         if st.session_state.get("pred_chart_symbol") not in ok:
             st.session_state["pred_chart_symbol"] = ok[0]
@@ -96,10 +97,12 @@ def signals_section() -> None:
             title=f"{sym}: {model_id} signals on the last {len(history.bars)} bars",
         ), key="pred_chart", width="stretch")
         if history.fitted_until is not None:
-            later = "every signal on this chart is in-sample" if history.fitted_until >= history.bars.index[-1] \
-                else "only signals after the dashed line are out of sample"
-            st.caption(f"The model was fitted on {sym} bars up to {history.fitted_until.date()}: signals up to that "
-                       f"line are in-sample; {later}.")
+            all_in_sample = history.fitted_until >= history.bars.index[-1]
+            later = ("every signal on this chart is in-sample" if all_in_sample
+                     else "only signals after the dashed line are out of sample")
+            cut = history.fitted_until.date()
+            st.caption(f"The model was fitted on {sym} bars up to {cut}: signals up to "
+                       f"that line are in-sample; {later}.")
         if "vol_forecast" in frame:
             st.plotly_chart(charts.vol_forecast_chart(frame), key="pred_vol", width="stretch")
         with st.expander(f"Model analysis for {sym}"):

@@ -60,7 +60,8 @@ def _poll_job() -> None:
     except MLTrainerError as exc:
         st.error(str(exc))
         return
-    st.progress(float(job.get("progress") or 0.0), text=f"job {job_id}: {job['state']} — {job.get('message') or ''}")
+    st.progress(float(job.get("progress") or 0.0),
+                text=f"job {job_id}: {job['state']} — {job.get('message') or ''}")
     if job["state"] == "succeeded":
         st.session_state["train_job_id"] = None
         st.session_state["train_last_model_id"] = job.get("model_id")
@@ -90,7 +91,8 @@ with st.form("train_form"):
     c1, c2, c3 = st.columns(3)
     symbol = c1.selectbox("Symbol", symbols, key="train_symbol", accept_new_options=True,
                           help="Offline symbols work without keys; with Polygon type any ticker.")
-    start = c2.date_input("Start (empty = first bar)", key="train_start", min_value=MIN_DATE, max_value=MAX_DATE)
+    start = c2.date_input("Start (empty = first bar)", key="train_start", min_value=MIN_DATE,
+                          max_value=MAX_DATE)
     end = c3.date_input("End (empty = last bar)", key="train_end", min_value=MIN_DATE, max_value=MAX_DATE)
     c4, c5 = st.columns(2)
     cost_bps = c4.number_input("Costs per fill (bps of notional)", min_value=0.0, max_value=500.0, step=0.5,
@@ -117,8 +119,9 @@ if submitted:
             st.session_state["train_job_id"] = services.submit_training_job(model_type, symbol, **request)
         else:
             bar = st.progress(0.0, text="starting")
-            result = services.train_model(model_type, symbol, actor="dashboard",
-                                          progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), **request)
+            result = services.train_model(
+                model_type, symbol, actor="dashboard",
+                progress=lambda f, msg: bar.progress(min(1.0, f), text=msg), **request)
             st.session_state["train_last_model_id"] = result.model_id
             st.success(f"Trained and registered **{result.model_id}** in {result.timings['total_s']:.1f} s.")
     except MLTrainerError as exc:

@@ -22,7 +22,8 @@ def _dates(*days):
 
 
 def test_signal_changes_marks_only_changes():
-    idx = _dates("2012-10-01", "2012-10-02", "2012-10-03", "2012-10-04", "2012-10-05", "2012-10-08", "2012-10-09")
+    idx = _dates("2012-10-01", "2012-10-02", "2012-10-03", "2012-10-04", "2012-10-05", "2012-10-08",
+                 "2012-10-09")
     changes = charts.signal_changes(pd.Series([0, 1, 1, 0, -1, -1, 1], index=idx))
     assert list(changes.index.strftime("%m-%d")) == ["10-02", "10-04", "10-05", "10-09"]
     assert list(changes["label"]) == ["BUY", "HOLD", "SELL", "BUY"]
@@ -34,7 +35,8 @@ def test_signal_changes_marks_only_changes():
 def test_regime_runs_are_contiguous():
     idx = _dates("2012-10-01", "2012-10-02", "2012-10-03", "2012-10-04", "2012-10-05")
     runs = charts._regime_runs(pd.Series(["warmup", "low", "low", "high", "low"], index=idx))
-    assert [(a.day, b.day, r) for a, b, r in runs] == [(1, 1, "warmup"), (2, 3, "low"), (4, 4, "high"), (5, 5, "low")]
+    assert [(a.day, b.day, r) for a, b, r in runs] == [
+        (1, 1, "warmup"), (2, 3, "low"), (4, 4, "high"), (5, 5, "low")]
 
 
 def test_price_chart_candles_volume_markers_bands_and_cut(bars):
@@ -62,7 +64,8 @@ def test_price_chart_candles_volume_markers_bands_and_cut(bars):
 
 def test_price_chart_trades_entries_and_exits(bars):
     trades = pd.DataFrame({
-        "entry_date": pd.to_datetime(["2012-10-02", "2012-11-01"]), "exit_date": pd.to_datetime(["2012-10-10", "2012-12-31"]),
+        "entry_date": pd.to_datetime(["2012-10-02", "2012-11-01"]),
+        "exit_date": pd.to_datetime(["2012-10-10", "2012-12-31"]),
         "side": [1, -1], "entry_price": [95.0, 80.0], "exit_price": [90.0, 70.0], "return": [-0.0526, 0.125],
         "bars_held": [6, 41], "open_at_end": [False, True],
     })
@@ -89,7 +92,8 @@ def test_equity_and_drawdown_hand_checked():
 
 def test_equity_comparison_one_line_per_model():
     idx = _dates("2012-10-01", "2012-10-02")
-    fig = charts.equity_comparison_chart({"a": pd.Series([1.0, 1.1], index=idx), "b": pd.Series([1.0, 0.9], index=idx)})
+    fig = charts.equity_comparison_chart({"a": pd.Series([1.0, 1.1], index=idx),
+                                          "b": pd.Series([1.0, 0.9], index=idx)})
     assert [t.name for t in fig.data] == ["a", "b"]
 
 
@@ -99,10 +103,10 @@ def test_member_breakdown_contributions():
         EnsembleMember("m2", -1, "SELL", 0.4, 0.55, 0.25, 0.25),
         EnsembleMember("m3", None, None, None, None, 0.0, 0.5, error="artifact tampered"),
     )
-    ens = EnsemblePrediction(symbol="AAPL", as_of="2013-03-01", signal=1, label="BUY", score=0.5, strength=0.5,
-                             confidence=0.6, agreement=0.75, weights={"m1": 0.75, "m2": 0.25},
-                             weights_method="given", members=members, failed_members=("m3",), renormalised=True,
-                             thresholds={"buy": 0.2, "sell": -0.2})
+    ens = EnsemblePrediction(symbol="AAPL", as_of="2013-03-01", signal=1, label="BUY", score=0.5,
+                             strength=0.5, confidence=0.6, agreement=0.75, weights={"m1": 0.75, "m2": 0.25},
+                             weights_method="given", members=members, failed_members=("m3",),
+                             renormalised=True, thresholds={"buy": 0.2, "sell": -0.2})
     bar = charts.member_breakdown_chart(ens).data[0]
     assert list(bar.y) == ["m1", "m2", "m3"]
     assert list(bar.x) == pytest.approx([0.6, -0.1, 0.0])  # 0.75*1*0.8, 0.25*-1*0.4

@@ -46,13 +46,15 @@ def test_model_review_replays_the_stored_oos_signals_exactly(home):
             assert review.replayed_metrics[name] == pytest.approx(value, rel=1e-9), name
     assert review.oos_equity.index.equals(record.oos_return_series().index)
     assert review.oos_equity.iloc[-1] == pytest.approx(record.oos_equity_curve().iloc[-1], rel=1e-12)
-    pd.testing.assert_frame_equal(review.trades.reset_index(drop=True), result.backtest.trades.reset_index(drop=True))
+    pd.testing.assert_frame_equal(review.trades.reset_index(drop=True),
+                                  result.backtest.trades.reset_index(drop=True))
     closes = services.load_bars("AAPL", "2008-01-01", "2012-12-31")["close"]
     first_oos = review.oos_equity.index[0]
     assert review.buy_and_hold_equity.iloc[-1] == pytest.approx(closes.iloc[-1] / closes.loc[first_oos])
     assert review.lookahead_dates == [] and review.lookahead_cuts == 10
     assert set(review.regimes.dropna().unique()) <= {"warmup", "low", "medium", "high"}
-    assert review.bars.index[0] == pd.Timestamp("2008-01-02") and review.bars.index[-1] == pd.Timestamp("2012-12-31")
+    assert review.bars.index[0] == pd.Timestamp("2008-01-02")
+    assert review.bars.index[-1] == pd.Timestamp("2012-12-31")
 
 
 def test_model_review_without_lookahead_and_without_regimes(home):
@@ -106,7 +108,8 @@ def test_indicator_overlays_hand_checked_on_aapl():
     last20 = bars["close"].iloc[-20:]
     assert lines["SMA 20"].iloc[-1] == pytest.approx(last20.sum() / 20)
     assert lines["SMA 20"].iloc[:19].isna().all()  # warm-up of a 20-bar average
-    assert lines["Bollinger 20, 2σ upper"].iloc[-1] > lines["SMA 20"].iloc[-1] > lines["Bollinger 20, 2σ lower"].iloc[-1]
+    upper, lower = lines["Bollinger 20, 2σ upper"].iloc[-1], lines["Bollinger 20, 2σ lower"].iloc[-1]
+    assert upper > lines["SMA 20"].iloc[-1] > lower
     with pytest.raises(InvalidInputError, match="Unknown indicator 'SMA 7'"):
         services.indicator_overlays(bars, ["SMA 7"])
 
@@ -136,7 +139,8 @@ def test_violation_context_reads_the_scanned_file(tmp_path):
     report = services.scan_code(tree)
     violation = report.violations[0]
     assert violation.line == 3
-    assert services.violation_context(report.root, violation, context=1) == (2, "b = 2\nimport not_a_module_xyz\nc = 3")
+    expected = (2, "b = 2\nimport not_a_module_xyz\nc = 3")
+    assert services.violation_context(report.root, violation, context=1) == expected
     (tree / "m.py").unlink()
     assert services.violation_context(report.root, violation) == (3, "import not_a_module_xyz")
 

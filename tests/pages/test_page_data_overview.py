@@ -7,7 +7,8 @@ import pytest
 from mltrainer import services
 
 PAGES = ("overview", "data", "train", "predictions", "ensembles", "models", "compliance")
-TITLES = ("Overview", "Market data", "Train a model", "Live signals", "Ensembles", "Model registry", "Compliance")
+TITLES = ("Overview", "Market data", "Train a model", "Live signals", "Ensembles", "Model registry",
+          "Compliance")
 
 
 def test_data_page_shows_real_bars_and_provenance(page):

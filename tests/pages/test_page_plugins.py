@@ -24,7 +24,8 @@ class DashboardPlugin(SignalModel):
     def _predict(self, bars):
         return bars
 '''
-PLANTED = CLEAN.replace("        return bars\n", "        from mltrainer.features import alpha_that_does_not_exist\n"
+PLANTED = CLEAN.replace("        return bars\n",
+                        "        from mltrainer.features import alpha_that_does_not_exist\n"
                         "        return alpha_that_does_not_exist(bars)\n")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from mltrainer import services
 from mltrainer.ui import CARD_METRICS, format_metric, metric_label
 
@@ -47,7 +49,8 @@ def test_train_form_shows_registry_oos_metrics(page):
     folds = at.dataframe[1].value
     assert list(folds["fold"]) == [1, 2, 3]
     assert list(folds["test bars"]) == [f["test_rows"] for f in record.folds]
-    assert any(s.value.startswith("Causal: predictions on bars truncated at 10 cut points") for s in at.success)
+    causal = "Causal: predictions on bars truncated at 10 cut points"
+    assert any(s.value.startswith(causal) for s in at.success)
     assert at.get("progress")[0].value == 100
     assert "out of sample" in at.info[0].value
 
@@ -82,3 +85,29 @@ def test_param_inputs_follow_the_model_type_with_its_defaults(page):
                 at.text_input(key=key) if spec["type"] == "str" else at.number_input(key=key))
             assert widget.value == spec["default"], key
             assert widget.help == spec["help"]
+
+
+@pytest.mark.slow
+def test_background_job_trains_and_shows_the_same_results(page):
+    from mltrainer.jobs.local import shutdown_local_pool
+
+    at = _fill(page("train").run())
+    at.checkbox(key="train_background").check()
+    at.button(key="train_submit").click().run()
+    assert not at.exception and [e.value for e in at.error] == []
+    job_id = at.session_state["train_job_id"]
+    assert job_id and services.job_status(job_id)["state"] in {"queued", "running", "succeeded"}
+    try:
+        shutdown_local_pool(wait=True)  # returns once the pool's job has finished: no polling or sleeping
+    finally:
+        shutdown_local_pool(wait=False)
+    at.run()
+
+    assert not at.exception and [e.value for e in at.error] == []
+    status = services.job_status(job_id)
+    assert status["state"] == "succeeded"
+    assert at.session_state["train_last_model_id"] == status["model_id"]
+    assert at.session_state["train_job_id"] is None
+    record = services.get_model(status["model_id"])
+    cards = {m.label: m.value for m in at.metric}
+    assert cards["Sharpe ratio"] == format_metric("sharpe", record.metrics["sharpe"])
