@@ -79,18 +79,19 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
 
 
 class _Heartbeat(threading.Thread):
-    def __init__(self, settings: Settings, job_id: str):
+    def __init__(self, settings: Settings, job_id: str, owner: tuple[str, int]):
         super().__init__(name=f"heartbeat-{job_id}", daemon=True)
-        self._settings, self._job_id = settings, job_id
+        self._settings, self._job_id, self._owner = settings, job_id, owner
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(HEARTBEAT_SECONDS):
             try:
                 with session_scope(self._settings) as session:
-                    session.execute(update(JobRow).where(JobRow.job_id == self._job_id,
-                                                         JobRow.state == "running")
-                                    .values(heartbeat_at=utcnow()))
+                    session.execute(update(JobRow).where(
+                        JobRow.job_id == self._job_id, JobRow.state == "running",
+                        JobRow.worker_host == self._owner[0], JobRow.worker_pid == self._owner[1],
+                    ).values(heartbeat_at=utcnow()))
             except Exception:  # a missed beat is not fatal; the next one may succeed
                 log.warning("could not refresh the heartbeat of job %s", self._job_id, exc_info=True)
 
@@ -115,7 +116,7 @@ def _progress_values(args: tuple, kwargs: dict) -> tuple[float | None, str | Non
     return fraction, message
 
 
-def _progress_writer(settings: Settings, job_id: str):
+def _progress_writer(settings: Settings, job_id: str, owner: tuple[str, int]):
     last = {"at": 0.0, "fraction": -1.0}
 
     def progress(*args: Any, **kwargs: Any) -> None:
@@ -133,7 +134,7 @@ def _progress_writer(settings: Settings, job_id: str):
             fields["message"] = str(message)[:500]
         last["at"] = now
         try:
-            update_job(settings, job_id, only_if_state=("running",), **fields)
+            update_job(settings, job_id, only_if_state=("running",), only_if_owner=owner, **fields)
         except Exception:  # progress is best effort; the training must not fail for it
             log.warning("could not record progress of job %s", job_id, exc_info=True)
 
@@ -149,13 +150,14 @@ def run_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
     from mltrainer.training import train_model
 
     log.info("job %s: training %s on %s (attempt %s)", job_id, job["model_type"], job["symbol"], job["attempts"])
-    beat = _Heartbeat(settings, job_id)
+    owner = (job["worker_host"], job["worker_pid"])
+    beat = _Heartbeat(settings, job_id, owner)
     beat.start()
     try:
         result = train_model(
             job["model_type"], job["symbol"], params=dict(job["params"] or {}), start=job["start"],
             end=job["end"], cost_bps=job["cost_bps"], n_splits=job["n_splits"],
-            progress=_progress_writer(settings, job_id), actor=job["actor"],
+            progress=_progress_writer(settings, job_id, owner), actor=job["actor"],
         )
     except MLTrainerError as exc:
         log.info("job %s failed: %s", job_id, exc)
@@ -174,5 +176,7 @@ def run_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
     finally:
         beat.stop()
     fields["finished_at"] = utcnow()
-    update_job(settings, job_id, only_if_state=("running",), **fields)
+    if not update_job(settings, job_id, only_if_state=("running",), only_if_owner=owner, **fields):
+        log.warning("job %s was taken over or marked failed meanwhile; its outcome here was not recorded",
+                    job_id)
     return fields

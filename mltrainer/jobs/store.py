@@ -218,15 +218,18 @@ def create_job(settings: Settings, *, backend: str, model_type: str, symbol: str
 
 
 def update_job(settings: Settings, job_id: str, *, only_if_state: tuple[str, ...] | None = None,
-               **fields: Any) -> bool:
-    """Update a job's fields (``updated_at`` is refreshed). Returns False when the job is missing or its
-    state is not in ``only_if_state`` — that guard keeps a late write from a lost worker from
-    resurrecting a job already marked failed."""
+               only_if_owner: tuple[str, int] | None = None, **fields: Any) -> bool:
+    """Update a job's fields (``updated_at`` is refreshed). Returns False when the job is missing, its
+    state is not in ``only_if_state``, or it is not owned by ``only_if_owner`` (host, pid) — guards that
+    keep a late write from a worker presumed lost from overwriting the job's newer state."""
     with session_scope(settings) as session:
-        row = session.get(JobRow, job_id, with_for_update=only_if_state is not None)
+        guarded = only_if_state is not None or only_if_owner is not None
+        row = session.get(JobRow, job_id, with_for_update=guarded)
         if row is None:
             return False
         if only_if_state is not None and row.state not in only_if_state:
+            return False
+        if only_if_owner is not None and (row.worker_host, row.worker_pid) != tuple(only_if_owner):
             return False
         for key, value in fields.items():
             setattr(row, key, to_jsonable(value) if key in ("metrics", "params") else value)

@@ -207,3 +207,12 @@ def test_jobs_host_identity_includes_the_pid_namespace():
     if os.path.exists("/proc/self/ns/pid"):
         namespace = os.readlink("/proc/self/ns/pid")[len("pid:"):].strip("[]")
         assert host.endswith("/" + namespace)
+
+
+def test_jobs_writes_from_a_previous_owner_are_ignored():
+    settings = get_settings()
+    job_id = _job(settings)
+    update_job(settings, job_id, state="running", worker_host="elsewhere", worker_pid=42)
+    assert update_job(settings, job_id, only_if_owner=("here", 7), state="succeeded") is False
+    assert update_job(settings, job_id, only_if_owner=("elsewhere", 42), progress=0.5) is True
+    assert job_status(job_id)["state"] == "running" and job_status(job_id)["progress"] == 0.5
