@@ -23,12 +23,10 @@ from mltrainer.compliance._heuristics import (
     optional_extras,
 )
 from mltrainer.compliance._resolver import (
-    ModuleSummary,
     Resolver,
     _target_names,
     class_body_names,
     resolve_relative,
-    summarise,
 )
 from mltrainer.compliance.rules import RULES
 
@@ -109,9 +107,7 @@ class FileChecker(ast.NodeVisitor):
         self.version_gate = 0
         if resolver.module(module_name) is None:
             # Source given as text (not importable from the tree): resolve local bases from it.
-            summary = ModuleSummary(module_name, "source", None, is_package, [], True)
-            summarise(tree, module_name, is_package, summary, "\n".join(source_lines))
-            resolver._modules[module_name] = summary
+            resolver.add_source_module(module_name, tree, is_package, "\n".join(source_lines))
         self._collect_bindings()
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -121,13 +117,14 @@ class FileChecker(ast.NodeVisitor):
             return
         key_node = node if key is None else key
         key_text = key_node if isinstance(key_node, str) else _unparse(key_node)
+        line = getattr(node, "lineno", 1)
         self.findings.append(Finding(
             rule=rule,
             severity=severity or RULES[rule].default_severity,
-            line=getattr(node, "lineno", 1),
+            line=line,
             col=getattr(node, "col_offset", 0) + 1,
-            end_line=(getattr(node, "lineno", 1) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-                      else getattr(node, "end_lineno", None) or getattr(node, "lineno", 1)),
+            end_line=(line if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                      else getattr(node, "end_lineno", None) or line),  # a def's excerpt is its def line
             message=message,
             scope=".".join(self.scope) or "<module>",
             key_text=" ".join(key_text.split()),
@@ -293,12 +290,13 @@ class FileChecker(ast.NodeVisitor):
     def _import_severity(self, missing_top: str | None) -> str:
         """Severity of an unresolvable import.
 
-        critical by default; low when guarded (except ImportError), type-only, version/platform-gated,
-        skipped by ``pytest.importorskip`` in the same file, or an optional extra declared by the
-        file's own distribution, or in an adapter module for that package (its name is part of the
-        file's path, e.g. ``compat/cupy/linalg.py``); medium for a lazy import (inside a function) of another top-level
-        package (or any import in a standalone ``#!`` script with a ``__main__`` guard): the module loads
-        and only that function fails — the optional-dependency idiom.
+        critical by default. low when guarded (except ImportError, or the fallback in its handler),
+        type-only, version/platform-gated, skipped by ``pytest.importorskip`` in the same file, an
+        optional extra declared by the file's own distribution, or in an adapter module for that
+        package (its name is part of the file's path, e.g. ``compat/cupy/linalg.py``). medium for a
+        lazy import (inside a function) of another top-level package, or any import in a standalone
+        ``#!`` script with a ``__main__`` guard: the module loads and only that code path fails loudly
+        — the optional-dependency idiom.
         """
         if self.import_guard or self.type_checking or self.version_gate:
             return "low"
@@ -397,7 +395,8 @@ class FileChecker(ast.NodeVisitor):
     def emit_missing_attribute(self, node: ast.Attribute, module: str, attr: str) -> None:
         severity = "low" if self.version_gate else "critical"
         info = self.resolver.module(module)
-        close = difflib.get_close_matches(attr, sorted(n for n in (info.names if info else ()) if not n.startswith("_")), n=3)
+        public = sorted(n for n in (info.names if info else ()) if not n.startswith("_"))
+        close = difflib.get_close_matches(attr, public, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         self._emit("missing-attribute", node,
                    f"Module `{module}` has no attribute `{attr}`; this raises AttributeError when run.{hint} "

@@ -368,6 +368,13 @@ class Resolver:
         return ModuleSummary(fullname, "compiled", origin, hasattr(module, "__path__"),
                              list(getattr(module, "__path__", []) or []), False)
 
+    def add_source_module(self, fullname: str, tree: ast.Module, is_package: bool, source: str) -> ModuleSummary:
+        """Register a module known only as text (``scan_source``) so its own classes resolve."""
+        summary = ModuleSummary(fullname, "source", None, is_package, [], True)
+        summarise(tree, fullname, is_package, summary, source)
+        self._modules[fullname] = summary
+        return summary
+
     def exists(self, fullname: str) -> bool:
         return self.module(fullname) is not None
 
@@ -628,7 +635,8 @@ def class_body_names(node: ast.ClassDef) -> tuple[set[str], bool]:
                 name_arg = sub.args[1] if len(sub.args) > 1 else None
                 if isinstance(name_arg, ast.Constant) and isinstance(name_arg.value, str):
                     names.add(name_arg.value)
-            elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "__setattr__":
+            elif (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute)
+                  and sub.func.attr == "__setattr__"):
                 # ``object.__setattr__(self, "x", v)`` (frozen dataclasses), ``super().__setattr__("x", v)``
                 for arg in sub.args[:2]:
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
