@@ -27,7 +27,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Modules that declare tables on Base; init_db imports them so create_all sees every table.
+#: Modules that declare tables on Base; imported before migrating so the metadata holds every table.
 TABLE_MODULES = (
     "mltrainer.registry.models_table",
     "mltrainer.audit",
