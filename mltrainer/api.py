@@ -51,13 +51,15 @@ from mltrainer.errors import (
 from mltrainer.serving.ensemble import MAX_ENSEMBLE_MODELS
 from mltrainer.serving.service import SYMBOL_PATTERN
 
-__all__ = ["create_app", "status_for", "MAX_API_BULK_SYMBOLS", "TOKEN_ENV"]
+__all__ = ["create_app", "status_for", "MAX_API_BULK_SYMBOLS", "MAX_BODY_BYTES", "TOKEN_ENV"]
 
 log = logging.getLogger(__name__)
 
 #: Most symbols one ``/api/models/predict/bulk`` request may carry.
 MAX_API_BULK_SYMBOLS = 500
 TOKEN_ENV = "MLTRAINER_API_TOKENS"
+#: Largest request body accepted (bytes); larger ones get 413 without being read.
+MAX_BODY_BYTES = 1_000_000
 _GENERIC_500 = "Internal server error; it has been logged. Please retry or contact the operator."
 
 Symbol = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20,
@@ -229,6 +231,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          f"run: {generated}\n")
         sys.stderr.flush()
     _register_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next):
+        # The largest valid request (500 symbols) is a few kB; refuse huge bodies before parsing them.
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse({"detail": f"Request body too large; the limit is {MAX_BODY_BYTES} bytes.",
+                                 "error": "PayloadTooLarge"}, status_code=413)
+        return await call_next(request)
 
     @app.get("/health", tags=["health"], summary="Liveness (no auth)")
     def health() -> dict[str, str]:

@@ -230,3 +230,10 @@ def test_train_endpoint_trains_on_real_data(bare_client):
 def test_train_endpoint_rejects_bad_requests(bare_client, body, status, fragment):
     response = safe(bare_client.post("/api/models/train", json=body, headers=AUTH))
     assert response.status_code == status and fragment in response.json()["detail"]
+
+
+def test_oversized_body_is_413_before_parsing(bare_client):
+    body = b'{"model_id": "m", "symbol": "AAPL", "pad": "' + b"x" * 1_000_001 + b'"}'
+    response = safe(bare_client.post("/api/models/predict", content=body,
+                                     headers=AUTH | {"Content-Type": "application/json"}))
+    assert response.status_code == 413 and "limit is 1000000 bytes" in response.json()["detail"]
