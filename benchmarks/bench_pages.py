@@ -11,7 +11,8 @@ renders in fresh AppTests with warm Streamlit caches. Target: ≤ 2 s.
 Part 2 starts ``streamlit run app.py`` on 127.0.0.1 (trained home) and opens pages in Debian's Chromium
 through Playwright, timing from navigation start to the first Plotly chart being visible, over
 ``--repeats`` fresh browser contexts: Data (candlestick of AAPL) and Predictions (signals + chart).
-Target: ≤ 3 s.
+Target: ≤ 3 s. The same measurement on a one-line Streamlit app showing a 3-point Plotly chart gives
+the floor set by Streamlit's and Plotly's JavaScript on this machine, measured in the same run.
 
 Results go to ``benchmarks/results/bench_pages.json``; a markdown summary is printed.
 """
@@ -92,17 +93,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_browser(home: Path, repeats: int) -> dict[str, dict[str, float]]:
+BASELINE_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
+"""
+
+
+def bench_browser(home: Path, repeats: int, script: Path = ROOT / "app.py",
+                  pages: tuple[str, ...] = CHART_PAGES) -> dict[str, dict[str, float]]:
     from playwright.sync_api import expect, sync_playwright
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRAINER_", "POLYGON_", "FRED_"))}
     env["MLTRAINER_HOME"] = str(home)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.address",
          "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=script.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     ready = threading.Event()
 
@@ -122,11 +131,11 @@ def bench_browser(home: Path, repeats: int) -> dict[str, dict[str, float]]:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             # The first contact loads the server-side modules: not what a user waits for on each visit.
             warmup = browser.new_page()
-            for name in CHART_PAGES:
+            for name in pages:
                 warmup.goto(f"{url}/{name}")
                 expect(warmup.locator(".js-plotly-plot").first).to_be_visible(timeout=120_000)
             warmup.close()
-            for name in CHART_PAGES:
+            for name in pages:
                 times = []
                 for _ in range(repeats):
                     context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -167,6 +176,10 @@ def main() -> None:
         }
         if not args.skip_browser and Path(CHROMIUM).exists():
             results["browser_first_chart"] = bench_browser(trained, args.repeats)
+            baseline = Path(tmp) / "baseline_app.py"
+            baseline.write_text(BASELINE_APP)
+            results["browser_first_chart"]["baseline: one 3-point chart"] = bench_browser(
+                empty, args.repeats, script=baseline, pages=("",))[""]
     results["machine"]["load_average_end"] = os.getloadavg()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
