@@ -9,7 +9,8 @@ Choices, and why:
   are ignored by Celery and nothing else needs to be kept in sync.
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after the job
   finished, so a pool process killed mid-training puts the job back in the queue; the next delivery
-  takes over the job (its previous owner is provably dead, see :mod:`.runner`) and ``MAX_ATTEMPTS``
+  takes over the job once its previous owner is provably dead (same host: its pid; another host: its
+  heartbeat, the task retrying until then — see :mod:`.runner`) and ``MAX_ATTEMPTS``
   bounds retries of a job that kills its worker every time. Meanwhile the job stays ``running``: its
   supervisor (the worker's main process) is alive, so a retry is coming (:func:`.store.is_lost`). When the whole worker is killed, the
   lost-job check reports the job ``failed`` as soon as its pid is gone (same host) or its heartbeat is
@@ -92,12 +93,17 @@ def _fresh_connections(**_: Any) -> None:
     dispose_engines()
 
 
-@app.task(name=TRAIN_TASK_NAME, bind=True)
+@app.task(name=TRAIN_TASK_NAME, bind=True, max_retries=3)
 def train_task(self, job_id: str) -> None:
     """Run the training job ``job_id`` (its parameters are in the jobs table)."""
-    from mltrainer.jobs.runner import run_job
+    from mltrainer.jobs.runner import TAKEOVER_AFTER_SECONDS, owner_alive_elsewhere, run_job
 
-    run_job(get_settings(), job_id)
+    settings = get_settings()
+    if run_job(settings, job_id) is None and owner_alive_elsewhere(settings, job_id):
+        # Re-queued because its pool process died on another host, whose heartbeat is not yet stale:
+        # look again once it would be (a duplicate delivery of a job really running stops after the
+        # retries, harmlessly).
+        raise self.retry(countdown=TAKEOVER_AFTER_SECONDS + 2)
 
 
 def enqueue_training(settings: Settings, job_id: str) -> None:

@@ -30,12 +30,15 @@ from mltrainer.jobs.store import (
     utcnow,
 )
 
-__all__ = ["run_job", "claim_job", "MAX_ATTEMPTS"]
+__all__ = ["run_job", "claim_job", "owner_alive_elsewhere", "MAX_ATTEMPTS", "TAKEOVER_AFTER_SECONDS"]
 
 log = logging.getLogger(__name__)
 
 #: Deliveries of one job before it is given up (a job that kills its worker every time must not loop).
 MAX_ATTEMPTS = 2
+#: A redelivered job owned by another host is taken over once that owner missed this many seconds of
+#: heartbeats (well before the lost-job check reports it failed at ``LOST_AFTER_SECONDS``).
+TAKEOVER_AFTER_SECONDS = 3 * HEARTBEAT_SECONDS
 #: Progress writes closer together than this are coalesced (the UI polls about once a second).
 PROGRESS_MIN_INTERVAL_SECONDS = 0.25
 
@@ -49,7 +52,7 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
             log.warning("job %s is not in the jobs table; ignoring the delivery", job_id)
             return None
         snapshot = {c: getattr(row, c) for c in ("state", "worker_pid", "attempts", "worker_host")}
-        takeover = row.state == "running" and owner_gone(row, now, host)
+        takeover = row.state == "running" and owner_gone(row, now, host, TAKEOVER_AFTER_SECONDS)
         if row.state != "queued" and not takeover:
             log.info("job %s is %s; not running it again", job_id, row.state)
             return None
@@ -76,6 +79,14 @@ def claim_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
             return None
         row = session.get(JobRow, job_id)
         return {c.name: getattr(row, c.name) for c in JobRow.__table__.columns}
+
+
+def owner_alive_elsewhere(settings: Settings, job_id: str) -> bool:
+    """Whether the job runs on another host whose heartbeat is recent (a delivery here must wait)."""
+    with session_scope(settings) as session:
+        row = session.get(JobRow, job_id)
+        return (row is not None and row.state == "running" and row.worker_host != this_host()
+                and not owner_gone(row, stale_after_seconds=TAKEOVER_AFTER_SECONDS))
 
 
 class _Heartbeat(threading.Thread):

@@ -303,14 +303,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def owner_gone(row: JobRow, now: dt.datetime | None = None, host: str | None = None) -> bool:
+def owner_gone(row: JobRow, now: dt.datetime | None = None, host: str | None = None,
+               stale_after_seconds: float = LOST_AFTER_SECONDS) -> bool:
     """Whether the process that owns the job is gone: its pid (same host) or its heartbeat (other hosts)."""
     now = now or utcnow()
     host = host or this_host()
     if row.worker_pid is not None and row.worker_host == host:
         return not _pid_alive(row.worker_pid)
     beat = row.heartbeat_at or row.updated_at
-    return (now - beat).total_seconds() > LOST_AFTER_SECONDS
+    return (now - beat).total_seconds() > stale_after_seconds
 
 
 def is_lost(row: JobRow, now: dt.datetime | None = None, host: str | None = None) -> bool:

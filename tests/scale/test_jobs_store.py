@@ -216,3 +216,17 @@ def test_jobs_writes_from_a_previous_owner_are_ignored():
     assert update_job(settings, job_id, only_if_owner=("here", 7), state="succeeded") is False
     assert update_job(settings, job_id, only_if_owner=("elsewhere", 42), progress=0.5) is True
     assert job_status(job_id)["state"] == "running" and job_status(job_id)["progress"] == 0.5
+
+
+def test_jobs_redelivery_of_a_job_owned_by_another_host_waits_for_its_heartbeat_to_go_stale():
+    from mltrainer.jobs.runner import TAKEOVER_AFTER_SECONDS, owner_alive_elsewhere
+
+    settings = get_settings()
+    job_id = _job(settings)
+    update_job(settings, job_id, state="running", worker_host="elsewhere", worker_pid=1, attempts=1,
+               heartbeat_at=utcnow())
+    assert claim_job(settings, job_id) is None and owner_alive_elsewhere(settings, job_id) is True
+    update_job(settings, job_id, heartbeat_at=utcnow() - dt.timedelta(seconds=TAKEOVER_AFTER_SECONDS + 1))
+    assert owner_alive_elsewhere(settings, job_id) is False
+    taken = claim_job(settings, job_id)
+    assert taken is not None and taken["attempts"] == 2 and taken["worker_host"] == this_host()
