@@ -5,14 +5,18 @@ Environment variables use the ``MLTRAINER_`` prefix (``MLTRAINER_HOME``, ``MLTRA
 the provider keys keep the names the providers document: ``POLYGON_API_KEY`` and ``FRED_API_KEY``.
 Secrets are ``SecretStr``: they never appear in ``repr``, logs or error messages.
 
+``MLTRAINER_ENV_FILE`` names the ``.env`` file to read (default ``.env``; empty: none — the test suite
+sets it empty so a developer's ``.env`` can never switch on provider keys inside tests).
+
 Every file the product writes lives under ``home``; the path properties below are the only place
 file locations are derived from it.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,12 +68,22 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis URL of the shared prediction cache.")
     celery_broker_url: str | None = Field(default=None, description="Celery broker URL for training jobs.")
 
+    def __init__(self, **values: Any) -> None:
+        if "_env_file" not in values:
+            values["_env_file"] = os.environ.get("MLTRAINER_ENV_FILE", ".env") or None
+        super().__init__(**values)
+
     @field_validator("home", mode="before")
     @classmethod
     def _expand_home(cls, value: object) -> Path:
         if value is None or str(value).strip() == "":
             raise ConfigError("MLTRAINER_HOME must not be empty; unset it to use ~/.mltrainer.")
-        return Path(str(value)).expanduser()
+        path = Path(str(value)).expanduser()
+        if path.exists() and not path.is_dir():
+            raise ConfigError(
+                f"MLTRAINER_HOME={path} is a file, not a directory: point it at a directory (it is created if missing)."
+            )
+        return path
 
     @field_validator("polygon_base_url", "fred_base_url")
     @classmethod
@@ -105,7 +119,13 @@ class Settings(BaseSettings):
 
     def ensure_home(self) -> Path:
         """Create ``home`` (mode 0700) if needed and return it."""
-        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"MLTRAINER_HOME={self.home} is not a writable directory ({exc.strerror or type(exc).__name__}): "
+                "point it at a directory you can write to."
+            ) from None
         return self.home
 
     # -- what the UI may show about keys: whether they are set, never their values -------------------

@@ -16,10 +16,11 @@ from contextlib import contextmanager
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mltrainer.config import Settings, get_settings
-from mltrainer.errors import RegistryError
+from mltrainer.errors import ConfigError, RegistryError
 
 __all__ = [
     "Base", "get_engine", "session_scope", "init_db", "import_table_modules", "dispose_engines", "TABLE_MODULES",
@@ -78,7 +79,13 @@ def get_engine(settings: Settings | None = None) -> Engine:
                     cur.close()
 
             else:
-                engine = create_engine(url, pool_pre_ping=True)
+                try:
+                    engine = create_engine(url, pool_pre_ping=True)
+                except (ArgumentError, ImportError, ValueError):
+                    raise ConfigError(
+                        "MLTRAINER_DATABASE_URL is not a usable SQLAlchemy URL "
+                        "(e.g. postgresql+psycopg://user@127.0.0.1:5432/mltrainer); unset it to use SQLite."
+                    ) from None
             _engines[url] = engine
         if url not in _initialised:
             try:

@@ -26,6 +26,7 @@ def mltrainer_home(tmp_path, monkeypatch):
     """A fresh, empty MLTRAINER_HOME for each test; returns its path."""
     home = tmp_path / "mltrainer-home"
     monkeypatch.setenv("MLTRAINER_HOME", str(home))
+    monkeypatch.setenv("MLTRAINER_ENV_FILE", "")  # a developer's .env must never reach the tests
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     return home
