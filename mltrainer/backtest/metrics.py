@@ -126,7 +126,8 @@ METRIC_INFO: dict[str, dict[str, Any]] = {
         "label": "Number of trades",
         "unit": "count",
         "higher_is_better": True,
-        "help": "Completed round trips. More trades give the other statistics more evidence.",
+        "help": "Trades taken (the last may still be open, marked at the last close). More trades give "
+        "the other statistics more evidence.",
     },
     "psr": {
         "label": "Probabilistic Sharpe ratio",

@@ -300,3 +300,19 @@ def test_cagr_that_overflows_is_nan_not_an_error():
     m = compute_metrics(_series([99.0]))
     assert m["total_return"] == 99.0
     assert math.isnan(m["cagr"])
+
+
+def test_n_trades_counts_a_trade_still_open_at_the_end_and_says_so():
+    from mltrainer.backtest import run_backtest
+    from mltrainer.data import load_bars
+
+    # First 10 real AAPL bars (2000-03-01..2000-03-14): long over bars 1-2 (closed), and long again from
+    # bar 6 to the end, so the second trade is still open at the last close.
+    bars = load_bars("AAPL").iloc[:10]
+    signal = pd.Series([0, 1, 1, 0, 0, 0, 1, 1, 1, 1], index=bars.index)
+    result = run_backtest(bars, signal, cost_bps=0.0)
+    assert result.trades["open_at_end"].tolist() == [False, True]
+    assert result.metrics["n_trades"] == 2
+    help_text = METRIC_INFO["n_trades"]["help"]
+    assert "Completed round trips" not in help_text
+    assert help_text.startswith("Trades taken (the last may still be open, marked at the last close)")
