@@ -54,8 +54,15 @@ def render_sidebar() -> None:
         except MLTrainerError as exc:
             st.error(str(exc))
             return
-        st.caption(f"{status['label']} · last bar {status['last_bar']}")
-        for name, present in status.get("keys", {}).items():
+        if status["last_bar"]:
+            st.caption(f"{status['label']} · last bar {status['last_bar']}")
+        else:
+            st.caption(f"{status['label']} · no bars stored yet (fetch a ticker on the Data page)")
+        keys = status.get("keys", {})
+        if status["source"] == "polygon" and not keys.get("POLYGON_API_KEY"):
+            st.warning("MLTRAINER_DATA_SOURCE is polygon but POLYGON_API_KEY is not set: set the key, or "
+                       "unset the source to use the offline data.")
+        for name, present in keys.items():
             st.caption(f"{'✅' if present else '—'} {name} {'configured' if present else 'not set'}")
         try:
             plugins = plugin_statuses()

@@ -11,7 +11,8 @@ MODES = {"manual": "Weights from the sliders", "oos": "From out-of-sample return
 
 
 def _init_state(model_ids: list[str], symbols: list[str]) -> None:
-    ui.init_state({"ens_models": model_ids[:2], "ens_symbol": "AAPL" if "AAPL" in symbols else symbols[0],
+    default_symbol = "AAPL" if "AAPL" in symbols else (symbols[0] if symbols else None)
+    ui.init_state({"ens_models": model_ids[:2], "ens_symbol": default_symbol,
                    "ens_mode": "manual", "ens_result": None})
     for m in model_ids:
         ui.init_state({f"ens_w_{m}": 1.0})

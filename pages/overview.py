@@ -27,8 +27,8 @@ if not audit["ok"]:
 
 st.subheader("Models")
 if models["count"] == 0:
-    st.info("No trained models yet. Open **Train**, pick a model type and a symbol (offline AAPL works "
-            "without any key) and press *Train* — its out-of-sample results appear here.")
+    st.info("No trained models yet. Open **Train**, pick a model type and a symbol (on the offline default, "
+            "AAPL works without any key) and press *Train* — its out-of-sample results appear here.")
 else:
     rows = [{"model": m["model_id"], "type": m["model_type"], "symbol": m["symbol"],
              "trained": m["created_at"], "OOS Sharpe": ui.format_metric("sharpe", m["metrics"].get("sharpe")),

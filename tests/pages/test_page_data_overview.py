@@ -70,3 +70,17 @@ def test_every_page_runs_through_the_router(router, request, with_models):
         assert not at.exception, name
         assert [e.value for e in at.error] == [], name
         assert at.title[0].value == title
+
+
+def test_polygon_source_without_bars_or_key_explains_itself(router, monkeypatch):
+    monkeypatch.setenv("MLTRAINER_DATA_SOURCE", "polygon")
+    at = router.run()
+    assert [c.value for c in at.sidebar.caption][0] == (
+        "Polygon · no bars stored yet (fetch a ticker on the Data page)")
+    assert "POLYGON_API_KEY is not set" in at.sidebar.warning[0].value
+    for name in PAGES:
+        at.switch_page(f"pages/{name}.py").run()
+        assert not at.exception, name
+        assert [e.value for e in at.error] == [], name
+    at.switch_page("pages/data.py").run()
+    assert "No symbols stored for this source yet" in at.info[0].value
