@@ -4,7 +4,8 @@ The z-score is the close's distance from its ``lookback_period`` moving average 
 standard deviations of the same window — the Bollinger middle and width — so ``zscore``,
 ``percent_b`` and ``exit_level`` describe the same bands. A long entry needs all of
 
-- ``zscore <= -entry_z``;
+- ``-stop_z < zscore <= -entry_z`` (a bar already stretched to the stop is not entered: the stop
+  would close that trade on the next bar, paying costs for nothing);
 - Bollinger confirmation: ``percent_b <= 0`` (close at or below the lower ``bb_num_std`` band);
 - a volume spike: volume ratio >= ``volume_spike`` (skipped when the training bars have no volume:
   ``volume_available_`` is False when fewer than half of them have a volume ratio);
@@ -208,6 +209,8 @@ class MeanReversion(SignalModel):
             exit_short = z <= float(self.exit_z)
             stop_long = z <= -float(self.stop_z)
             stop_short = z >= float(self.stop_z)
+            long_entry &= ~stop_long
+            short_entry &= ~stop_short
         entry = long_entry.astype(np.int64) - short_entry.astype(np.int64)
         position, _ = hold_positions(entry, exit_long, exit_short, int(self.max_holding),
                                      stop_long=stop_long, stop_short=stop_short)

@@ -113,10 +113,22 @@ def test_reversion_entries_need_z_bands_volume_and_rsi(reversion, gspc):
     assert len(entries) >= 10 and {side for *_, side in entries} == {-1, 1}
     for start, _, side in entries:
         row = pred.iloc[start]
-        assert -side * row["zscore"] >= 2.0
+        assert 2.0 <= -side * row["zscore"] < 3.5  # beyond the stop, the stop would close it next bar
         assert (row["percent_b"] <= 0.0) if side > 0 else (row["percent_b"] >= 1.0)
         assert (row["rsi"] <= 35.0) if side > 0 else (row["rsi"] >= 65.0)
         assert vr.iloc[start] >= 1.0
+
+
+def test_reversion_does_not_enter_a_bar_already_beyond_the_stop(aapl):
+    # AAPL closed at z = -3.82 on 2000-09-29 (below -stop_z = -3.5) with %b < 0 and RSI 23.8: every
+    # other long entry rule holds, but a trade opened there would be one the stop closes next bar.
+    model = create_model("mean_reversion").fit(aapl.iloc[:2000])
+    pred = model.predict(aapl.loc[:"2000-10-31"])
+    row = pred.loc["2000-09-29"]
+    assert row["zscore"] == pytest.approx(-3.8168, abs=1e-4)
+    assert row["percent_b"] <= 0.0 and row["rsi"] <= 35.0
+    assert row["signal"] == 0
+    assert pred.loc["2000-09-28", "signal"] == 0
 
 
 def test_reversion_exits_at_the_mean_on_the_stop_or_after_max_holding(reversion):
