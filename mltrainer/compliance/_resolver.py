@@ -56,6 +56,10 @@ class ModuleSummary:
     all_dynamic: bool = False
     star_imports: list[str] = field(default_factory=list)
     open_ended: bool = False
+    # A module-level ``__getattr__`` that provably serves only these names (else the module is open).
+    getattr_names: frozenset[str] = frozenset()
+    getattr_defs: list[ast.FunctionDef | None] = field(default_factory=list)
+    literal_sets: dict[str, frozenset[str]] = field(default_factory=dict)
     # name -> (module, attribute or None): how each imported name is bound at the top level
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
@@ -150,12 +154,20 @@ def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSumm
     def visit_stmt(stmt: ast.stmt) -> None:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             names.add(stmt.name)
+            if stmt.name == "__getattr__":
+                summary.getattr_defs.append(stmt if isinstance(stmt, ast.FunctionDef) else None)
         elif isinstance(stmt, ast.ClassDef):
             names.add(stmt.name)
             summary.classes[stmt.name] = stmt
         elif isinstance(stmt, ast.Assign):
+            literal = _literal_keys(stmt.value)
             for target in stmt.targets:
-                names.update(_target_names(target))
+                bound = _target_names(target)
+                names.update(bound)
+                if "__getattr__" in bound:
+                    summary.getattr_defs.append(None)  # e.g. lazy_loader.attach(): cannot see through
+                if isinstance(target, ast.Name) and literal is not None:
+                    summary.literal_sets[target.id] = literal
                 if isinstance(target, ast.Name) and target.id == "__all__":
                     literal = _literal_strings(stmt.value)
                     if literal is None:
@@ -233,24 +245,27 @@ def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSumm
     if source is not None:
         text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
         if not any(marker in text for marker in _DYNAMIC_MARKERS):
-            if "__getattr__" in names:
-                summary.open_ended = True
+            _settle_getattr(summary)
             if summary.all_dynamic:
                 summary.all_names = None
             return
     own_aliases = {alias for alias, (mod, attr) in summary.imports.items()
                    if (attr is None and mod == name) or (attr is not None and f"{mod}.{attr}" == name)}
     own_aliases.add(name.rpartition(".")[2])  # ``from numpy import dtypes`` inside numpy/dtypes.py
+    # ``for name in ["a", "b"]: globals()[name] = ...`` defines exactly those names.
+    loop_literals = {node.target.id: set(_literal_keys(node.iter) or ()) for node in ast.walk(tree)
+                     if isinstance(node, ast.For) and isinstance(node.target, ast.Name)
+                     and _literal_keys(node.iter) is not None}
     # Anything that can create module attributes we cannot see statically makes the module open.
     for node in ast.walk(tree):
         if isinstance(node, ast.Global):
             names.update(node.names)
         elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
             names.add(node.target.id)
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {
-            "globals", "vars", "exec", "setattr", "__import__",
-        }:
-            if node.func.id in {"globals", "vars"} or node.func.id == "exec":
+        elif any(_is_namespace_call(child) for child in ast.iter_child_nodes(node)):
+            _namespace_use(node, names, loop_literals, summary)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"exec", "setattr"}:
+            if node.func.id == "exec":
                 summary.open_ended = True
             elif node.func.id == "setattr" and node.args and (
                 _mentions_sys_modules(node.args[0])
@@ -265,12 +280,121 @@ def summarise(tree: ast.Module, name: str, is_package: bool, summary: ModuleSumm
             and isinstance(node.func.value, ast.Name)
             and node.func.value.id == "__all__"
         ):
-            summary.all_dynamic = True  # __all__.append(...) in a helper: names added at import time
-            summary.open_ended = True
-    if "__getattr__" in names:
-        summary.open_ended = True
+            summary.all_dynamic = True  # __all__.append(...) anywhere: the export list is computed
+    _settle_getattr(summary)
     if summary.all_dynamic:
         summary.all_names = None
+
+
+def _literal_keys(node: ast.AST) -> frozenset[str] | None:
+    """String members of a literal set/list/tuple, or keys of a literal dict."""
+    if isinstance(node, ast.Dict):
+        keys = [k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+        return frozenset(keys) if len(keys) == len(node.keys) else None
+    strings = _literal_strings(node)
+    return frozenset(strings) if strings is not None else None
+
+
+def _settle_getattr(summary: ModuleSummary) -> None:
+    """A module-level ``__getattr__`` opens the module unless it provably serves a closed set of names."""
+    if "__getattr__" not in summary.names:
+        return
+    if len(summary.getattr_defs) == 1 and summary.getattr_defs[0] is not None and "__getattr__" not in summary.imports:
+        closed = _closed_getattr_names(summary.getattr_defs[0], summary.literal_sets)
+        if closed is not None:
+            summary.getattr_names = frozenset(closed)
+            return
+    summary.open_ended = True
+
+
+def _closed_getattr_names(func: ast.FunctionDef, literal_sets: dict[str, frozenset[str]]) -> set[str] | None:
+    """Names a PEP 562 ``__getattr__`` can return, when every ``return`` sits under a test like
+    ``name == "x"`` / ``name in {...}`` / ``name in LITERAL_SET`` and the function ends by raising
+    ``AttributeError`` (numpy's style). ``None`` when that cannot be shown."""
+    params = func.args.posonlyargs + func.args.args
+    last = func.body[-1] if func.body else None
+    if len(params) != 1 or not isinstance(last, ast.Raise) or _exception_name(last.exc) != "AttributeError":
+        return None
+    param = params[0].arg
+    served: set[str] = set()
+
+    def guard(test: ast.AST) -> set[str] | None:
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+            parts = [guard(v) for v in test.values]
+            return None if any(p is None for p in parts) else set().union(*parts)
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+            return None
+        left, op, right = test.left, test.ops[0], test.comparators[0]
+        is_param = isinstance(left, ast.Name) and left.id == param
+        if isinstance(op, ast.Eq) and is_param and isinstance(right, ast.Constant) and isinstance(right.value, str):
+            return {right.value}
+        if isinstance(op, ast.In) and is_param:
+            found = _literal_keys(right)
+            if found is None and isinstance(right, ast.Name):
+                found = literal_sets.get(right.id)
+            return set(found) if found is not None else None
+        return None
+
+    def closed(stmts: list[ast.stmt], guarded: bool) -> bool:
+        for stmt in stmts:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            if isinstance(stmt, ast.Return):
+                if not guarded:
+                    return False
+            elif isinstance(stmt, ast.If):
+                names = guard(stmt.test)
+                served.update(names or ())
+                if not closed(stmt.body, guarded or names is not None) or not closed(stmt.orelse, guarded):
+                    return False
+            else:
+                blocks = [getattr(stmt, part, []) for part in ("body", "orelse", "finalbody")]
+                blocks += [h.body for h in getattr(stmt, "handlers", [])]
+                if not all(closed(block, guarded) for block in blocks):
+                    return False
+        return True
+
+    return served if closed(func.body, False) else None
+
+
+_NAMESPACE_READS = frozenset({"get", "keys", "items", "values", "copy", "__contains__"})
+
+
+def _namespace_use(parent: ast.AST, names: set[str], loop_literals: dict[str, set[str]],
+                   summary: ModuleSummary) -> None:
+    """Classify a ``globals()``/``vars()`` use by its parent: reads are harmless, stores of literal
+    keys define those names, anything else (aliasing, ``update``, passing it on) opens the module."""
+    if isinstance(parent, ast.Subscript) and isinstance(parent.ctx, ast.Store):
+        key = parent.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            names.add(key.value)
+            return
+        if isinstance(key, ast.Name) and key.id in loop_literals:
+            names.update(loop_literals[key.id])
+            return
+        summary.open_ended = True
+    elif isinstance(parent, ast.Subscript) or (isinstance(parent, ast.Attribute) and parent.attr in _NAMESPACE_READS):
+        return
+    elif isinstance(parent, ast.Compare):
+        return
+    else:
+        summary.open_ended = True
+
+
+def _is_namespace_call(node: ast.AST) -> bool:
+    """``globals()`` or ``vars()`` (the module namespace when called at module level)."""
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("globals", "vars")
+            and not node.args)
+
+
+def _exception_name(node: ast.AST | None) -> str | None:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
 
 
 def _mentions_sys_modules(node: ast.AST) -> bool:
@@ -445,7 +569,9 @@ class Resolver:
             return None if found is None else (name in found or self.submodule_exists(module, name))
         if info.kind in ("opaque",):
             return None
-        if name in info.names or (info.all_names is not None and name in info.all_names):
+        if name in info.names or name in info.getattr_names or (
+            info.all_names is not None and name in info.all_names
+        ):
             return True  # a name a module promises in __all__ exists (enum.global_enum, lazy tricks)
         if info.is_package and self.submodule_exists(module, name):
             return True
