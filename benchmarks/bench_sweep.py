@@ -91,19 +91,22 @@ def run_configuration(n_workers: int, args: argparse.Namespace, grid: dict[str, 
             logs.append(log_path)
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "mltrainer", "worker", "--concurrency", "1", "--name", f"bench{i}@%h"],
-                env=env, cwd=REPO, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+                env=env, cwd=REPO, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+                start_new_session=True,
             ))
         _wait(lambda: all(" ready." in p.read_text(errors="replace") for p in logs), 180, "workers to start")
         started = time.perf_counter()
         sweep_id = submit_sweep(args.model, args.symbols.split(","), grid, start=args.start, end=args.end,
                                 n_splits=3, cost_bps=5.0, actor="bench")
-        status = _wait(lambda: (s := sweep_status(sweep_id))["complete"] and s, 3600, "the sweep", interval=0.2)
+        status = _wait(lambda: (s := sweep_status(sweep_id))["complete"] and s, 3600, "the sweep",
+                       interval=0.2)
         wall = time.perf_counter() - started
         from mltrainer.db import session_scope
 
         with session_scope() as session:
             rows = session.query(JobRow).filter(JobRow.sweep_id == sweep_id).all()
-            per_trial = [(r.finished_at - r.started_at).total_seconds() for r in rows if r.started_at and r.finished_at]
+            per_trial = [(r.finished_at - r.started_at).total_seconds()
+                         for r in rows if r.started_at and r.finished_at]
             pids = {r.worker_pid for r in rows}
         n_trials = status["n_jobs"]
         return {

@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("jobs", help="background training jobs: show one, list recent")
     commands = parser.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
 
-    show = commands.add_parser("show", help="one job: {job_id, state, progress, message, model_id, error, ...}")
+    show = commands.add_parser("show",
+                               help="one job: {job_id, state, progress, message, model_id, error, ...}")
     show.add_argument("job_id", metavar="JOB_ID")
     show.add_argument("--json", action="store_true", help="pure JSON on stdout")
     show.set_defaults(handler=_show)

@@ -25,7 +25,8 @@ def parse_grid(model_type: str, items: list[str]) -> dict[str, list]:
         name, sep, values = item.partition("=")
         name = name.strip()
         if not sep or not name or not values.strip():
-            raise InvalidParameterError(f"--grid expects key=v1,v2,... e.g. lookback_period=10,20; got {item!r}.")
+            raise InvalidParameterError(
+                f"--grid expects key=v1,v2,... e.g. lookback_period=10,20; got {item!r}.")
         grid[name] = [parse_param_value(model_type, name, v.strip()) for v in values.split(",") if v.strip()]
     return grid
 
@@ -43,8 +44,8 @@ def _sweep(args: argparse.Namespace) -> int:
     status = sweep_status(sweep_id)
     while not status["complete"]:
         if time.monotonic() > deadline:
-            raise JobError(f"Sweep {sweep_id} did not finish within {args.timeout:.0f} s; check it later with "
-                           "`python -m mltrainer sweep --status SWEEP_ID`.")
+            raise JobError(f"Sweep {sweep_id} did not finish within {args.timeout:.0f} s; check it later "
+                           f"with `python -m mltrainer sweep --status {sweep_id}`.")
         time.sleep(0.5)  # polling pace only
         status = sweep_status(sweep_id)
     emit(status, args.json)
@@ -67,14 +68,16 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("sweep", help="train a grid of parameters over symbols; rank by OOS Sharpe")
+    parser = subparsers.add_parser("sweep",
+                                   help="train a grid of parameters over symbols; rank by OOS Sharpe")
     parser.add_argument("--model", help="model type, e.g. momentum_breakout")
     parser.add_argument("--symbols", help="comma-separated tickers, e.g. AAPL,MSFT")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
                         help="parameter values to try (repeat for several parameters)")
     parser.add_argument("--start", default=None, help="first training date YYYY-MM-DD")
     parser.add_argument("--end", default=None, help="last training date YYYY-MM-DD")
-    parser.add_argument("--cost-bps", type=float, default=5.0, help="trading cost in basis points (default 5)")
+    parser.add_argument("--cost-bps", type=float, default=5.0,
+                        help="trading cost in basis points (default 5)")
     parser.add_argument("--n-splits", type=int, default=5, help="walk-forward folds (default 5)")
     parser.add_argument("--wait", action="store_true", help="wait for every trial and print the ranking")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")

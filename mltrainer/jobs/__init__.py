@@ -13,7 +13,8 @@ Backends behind one interface (chosen per call from the settings):
 
 Either way the jobs table (:mod:`.store`) records every job — state ``queued|running|succeeded|failed``,
 progress 0–1, message, ``model_id`` or ``error`` — so ``job_status`` answers the same in every process and
-after a restart. A job whose worker died is reported ``failed`` with a message (:func:`.store.reconcile_lost`).
+after a restart. A job whose worker died is reported ``failed`` with a message
+(:func:`.store.reconcile_lost`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def validate_request(model_type: str, symbol: str, params: dict | None, start: A
         known = list(available_model_types())
         close = difflib.get_close_matches(str(model_type), known, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownModelTypeError(f"Unknown model type {model_type!r}.{hint} Known types: {', '.join(known)}.")
+        raise UnknownModelTypeError(
+            f"Unknown model type {model_type!r}.{hint} Known types: {', '.join(known)}.")
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidInputError("symbol must be a ticker such as 'AAPL'.")
     if params is not None and not isinstance(params, dict):
@@ -106,7 +108,8 @@ def dispatch(settings: Settings, job_id: str, backend: str) -> None:
         raise JobError(message) from exc
 
 
-def record_submission(settings: Settings, action: str, target: str, details: dict[str, Any], actor: str) -> None:
+def record_submission(settings: Settings, action: str, target: str, details: dict[str, Any],
+                      actor: str) -> None:
     """Audit who queued what (the training itself is audited as ``model.train`` when it succeeds)."""
     from mltrainer.audit import get_audit_trail
 
@@ -126,7 +129,8 @@ def submit_training(model_type: str, symbol: str, params: dict | None = None, st
     backend = backend_name(settings)
     job_id = create_job(settings, backend=backend, actor=actor, **request)
     record_submission(settings, "job.submit", job_id, {**request, "backend": backend}, actor)
-    log.info("queued job %s (%s %s) on the %s backend", job_id, request["model_type"], request["symbol"], backend)
+    log.info("queued job %s (%s %s) on the %s backend", job_id, request["model_type"], request["symbol"],
+             backend)
     dispatch(settings, job_id, backend)
     return job_id
 

@@ -51,7 +51,8 @@ def submit_train_job(request: TrainJobRequest) -> dict[str, str]:
     from mltrainer.jobs import submit_training
 
     job_id = submit_training(request.model_type, request.symbol, params=request.params, start=request.start,
-                             end=request.end, cost_bps=request.cost_bps, n_splits=request.n_splits, actor="api")
+                             end=request.end, cost_bps=request.cost_bps, n_splits=request.n_splits,
+                             actor="api")
     return {"job_id": job_id}
 
 
@@ -60,8 +61,9 @@ def submit_sweep_job(request: SweepRequest) -> dict[str, str]:
     """Queue one training per symbol and grid combination; poll ``GET /api/jobs/sweeps/{sweep_id}``."""
     from mltrainer.jobs import submit_sweep
 
-    sweep_id = submit_sweep(request.model_type, request.symbols, request.param_grid, cost_bps=request.cost_bps,
-                            n_splits=request.n_splits, start=request.start, end=request.end, actor="api")
+    sweep_id = submit_sweep(request.model_type, request.symbols, request.param_grid,
+                            cost_bps=request.cost_bps, n_splits=request.n_splits, start=request.start,
+                            end=request.end, actor="api")
     return {"sweep_id": sweep_id}
 
 

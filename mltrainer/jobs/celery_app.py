@@ -8,13 +8,14 @@ Choices, and why:
 - No result backend: the jobs table is the record of every job (state, progress, model id), so results
   are ignored by Celery and nothing else needs to be kept in sync.
 - ``task_acks_late`` + ``task_reject_on_worker_lost``: a message is acknowledged only after the job
-  finished, so a pool process killed mid-training puts the job back in the queue; the next delivery
-  takes over the job once its previous owner is provably dead (same host: its pid; another host: its
-  heartbeat, the task retrying until then — see :mod:`.runner`) and ``MAX_ATTEMPTS``
-  bounds retries of a job that kills its worker every time. Meanwhile the job stays ``running``: its
-  supervisor (the worker's main process) is alive, so a retry is coming (:func:`.store.is_lost`). When the whole worker is killed, the
-  lost-job check reports the job ``failed`` as soon as its pid is gone (same host) or its heartbeat is
-  stale (other hosts); a later redelivery of a failed job is ignored.
+  finished, so a pool process killed mid-training puts the job back in the queue. Meanwhile the job
+  stays ``running`` (its supervisor, the worker's main process, is alive: a retry is coming, see
+  :func:`.store.is_lost`); the next delivery takes the job over once its previous owner is provably
+  dead (same host: its pid; another host: its heartbeat, the task retrying until then — see
+  :mod:`.runner`). ``MAX_ATTEMPTS`` bounds the retries of a job that kills its worker every time.
+  When the whole worker is killed, the lost-job check reports the job ``failed`` as soon as its pid is
+  gone (same host) or its heartbeat is stale (other hosts); a later redelivery of a failed job is
+  ignored.
 - ``worker_prefetch_multiplier=1``: trainings are long, so an idle worker should take the next job
   rather than a busy one reserving several.
 - ``visibility_timeout`` of 6 h: with Redis, an unacknowledged message is redelivered after this long,

@@ -95,7 +95,8 @@ def submit_local(settings: Settings, job_id: str) -> None:
     def _done(fut: Future) -> None:
         exc = None if fut.cancelled() else fut.exception()
         if fut.cancelled():
-            error, message = "Cancelled", "The job was cancelled before it started (the local pool shut down)."
+            error = "Cancelled"
+            message = "The job was cancelled before it started (the local pool shut down)."
         elif exc is None:
             return
         elif isinstance(exc, BrokenProcessPool):

@@ -160,7 +160,8 @@ def run_job(settings: Settings, job_id: str) -> dict[str, Any] | None:
         return None
     from mltrainer.training import train_model
 
-    log.info("job %s: training %s on %s (attempt %s)", job_id, job["model_type"], job["symbol"], job["attempts"])
+    log.info("job %s: training %s on %s (attempt %s)", job_id, job["model_type"], job["symbol"],
+             job["attempts"])
     owner = (job["worker_host"], job["worker_pid"])
     beat = _Heartbeat(settings, job_id, owner)
     beat.start()

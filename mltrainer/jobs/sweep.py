@@ -74,8 +74,8 @@ def submit_sweep(model_type: str, symbols: list[str] | str, param_grid: dict[str
     n_trials = len(symbols) * len(combos)
     if n_trials > MAX_TRIALS:
         raise InvalidParameterError(
-            f"The sweep has {n_trials} trials ({len(symbols)} symbols x {len(combos)} combinations); the limit "
-            f"is {MAX_TRIALS}. Use fewer grid values or symbols."
+            f"The sweep has {n_trials} trials ({len(symbols)} symbols x {len(combos)} combinations); "
+            f"the limit is {MAX_TRIALS}. Use fewer grid values or symbols."
         )
     requests = [validate_request(model_type, sym, combo, start, end, cost_bps, n_splits)
                 for sym in symbols for combo in combos]
@@ -84,14 +84,15 @@ def submit_sweep(model_type: str, symbols: list[str] | str, param_grid: dict[str
     create_sweep(settings, sweep_id=sweep_id, model_type=model_type, symbols=symbols,
                  param_grid={k: list(v) if isinstance(v, (list, tuple)) else [v]
                              for k, v in (param_grid or {}).items()},
-                 cost_bps=first["cost_bps"], n_splits=first["n_splits"], start=first["start"], end=first["end"],
-                 actor=actor)
+                 cost_bps=first["cost_bps"], n_splits=first["n_splits"], start=first["start"],
+                 end=first["end"], actor=actor)
     backend = backend_name(settings)
-    job_ids = [create_job(settings, backend=backend, actor=actor, sweep_id=sweep_id, **req) for req in requests]
+    job_ids = [create_job(settings, backend=backend, actor=actor, sweep_id=sweep_id, **req)
+               for req in requests]
     record_submission(settings, "sweep.submit", sweep_id, {
         "model_type": model_type, "symbols": symbols, "param_grid": param_grid or {}, "trials": len(job_ids),
-        "cost_bps": first["cost_bps"], "n_splits": first["n_splits"], "start": first["start"], "end": first["end"],
-        "backend": backend}, actor)
+        "cost_bps": first["cost_bps"], "n_splits": first["n_splits"], "start": first["start"],
+        "end": first["end"], "backend": backend}, actor)
     failures = 0
     for job_id in job_ids:
         try:
@@ -166,7 +167,8 @@ def sweep_status(sweep_id: str, settings: Settings | None = None) -> dict[str, A
     results.sort(key=_key)
     for rank, r in enumerate(results, start=1):
         r["rank"] = rank
-    sharpes = [r["sharpe"] for r in results if isinstance(r["sharpe"], (int, float)) and math.isfinite(r["sharpe"])]
+    sharpes = [r["sharpe"] for r in results
+               if isinstance(r["sharpe"], (int, float)) and math.isfinite(r["sharpe"])]
     best = None
     if results:
         best = dict(results[0])
@@ -185,8 +187,8 @@ def sweep_status(sweep_id: str, settings: Settings | None = None) -> dict[str, A
         "complete": bool(jobs) and done == len(jobs),
         "n_jobs": len(jobs),
         "counts": counts,
-        "progress": (sum(j["progress"] if j["state"] not in TERMINAL_STATES else 1.0 for j in jobs) / len(jobs))
-        if jobs else 0.0,
+        "progress": (sum(1.0 if j["state"] in TERMINAL_STATES else j["progress"] for j in jobs) / len(jobs)
+                     if jobs else 0.0),
         "jobs": [{k: j[k] for k in ("job_id", "state", "progress", "message", "symbol", "params", "model_id",
                                     "error")} for j in jobs],
         "results": results,

@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("MLTRAINER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get("MLTRAINER_TEST_POSTGRES_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MLTRAINER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -214,7 +215,8 @@ class WorkerProcess:
         self.kill()
 
 
-def service_env(home: Path, database_url: str, broker_url: str | None, key_prefix: str | None) -> dict[str, str]:
+def service_env(home: Path, database_url: str, broker_url: str | None,
+                key_prefix: str | None) -> dict[str, str]:
     """The environment of a worker (or CLI) process pointed at this test's home, schema and broker."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRAINER_")
            and k not in ("POLYGON_API_KEY", "FRED_API_KEY")}

@@ -55,8 +55,9 @@ def test_api_errors_map_to_status_codes(client):
 
 
 def test_api_sweep_fans_out_one_job_per_trial(client):
-    response = client.post("/api/jobs/sweep", json={"model_type": "momentum_breakout", "symbols": ["AAPL", "MSFT"],
-                                                    "param_grid": {"lookback_period": [10, 20]}, "n_splits": 3})
+    response = client.post("/api/jobs/sweep", json={
+        "model_type": "momentum_breakout", "symbols": ["AAPL", "MSFT"],
+        "param_grid": {"lookback_period": [10, 20]}, "n_splits": 3})
     assert response.status_code == 202
     sweep = client.get(f"/api/jobs/sweeps/{response.json()['sweep_id']}").json()
     assert sweep["state"] == "queued" and sweep["n_jobs"] == 4 and sweep["best"] is None

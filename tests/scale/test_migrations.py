@@ -102,9 +102,8 @@ def test_migrations_wait_for_the_lock_held_by_another_process_on_postgresql(pg_u
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             thread = threading.Thread(target=_migrate)
             thread.start()
-            wait_until(lambda: conn.execute(sa.text(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).scalar_one() >= 1,
-                30, "the second migrator to wait on the lock")
+            waiting = sa.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            wait_until(lambda: conn.execute(waiting).scalar_one() >= 1, 30, "the second migrator to wait")
             assert thread.is_alive() and "jobs" not in _tables(holder)
         thread.join(timeout=60)  # the holder committed: the waiter proceeds
         assert not thread.is_alive() and errors == []
@@ -123,8 +122,8 @@ def test_migrations_existing_database_at_first_revision_upgrades_keeping_rows(da
         command.upgrade(alembic_config(conn), "0001")
         conn.execute(sa.text(
             "INSERT INTO jobs (job_id, kind, backend, model_type, symbol, params, cost_bps, n_splits, actor, "
-            "state, progress, message, attempts, created_at, updated_at) VALUES ('job-old', 'train', 'celery', "
-            "'momentum_breakout', 'AAPL', '{}', 5.0, 3, 'x', 'succeeded', 1.0, 'done', 1, "
+            "state, progress, message, attempts, created_at, updated_at) VALUES ('job-old', 'train', "
+            "'celery', 'momentum_breakout', 'AAPL', '{}', 5.0, 3, 'x', 'succeeded', 1.0, 'done', 1, "
             "'2026-01-02 03:04:05', '2026-01-02 03:04:06')"))
     raw.dispose()
     from mltrainer.jobs import job_status

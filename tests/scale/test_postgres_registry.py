@@ -102,8 +102,8 @@ def test_backends_job_records_roundtrip(backend):
 
     settings = get_settings()
     job_id = create_job(settings, backend="celery", model_type="momentum_breakout", symbol="AAPL",
-                        params={"lookback_period": 10}, start=None, end="2011-12-31", cost_bps=5.0, n_splits=3,
-                        actor="erin")
+                        params={"lookback_period": 10}, start=None, end="2011-12-31", cost_bps=5.0,
+                        n_splits=3, actor="erin")
     update_job(settings, job_id, state="succeeded", progress=1.0, model_id="m", metrics={"sharpe": 0.25})
     status = job_status(job_id)
     assert (status["state"], status["model_id"], status["metrics"], status["params"]) == (
