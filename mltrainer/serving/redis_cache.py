@@ -4,7 +4,7 @@ Every API worker and dashboard process talks to the same Redis, so a prediction 
 for all. Values are JSON strings written with ``SET key value EX ttl``, so Redis itself expires them.
 
 Availability: a cache must never fail a prediction. Sockets time out quickly (0.2 s by default); any
-connection error or timeout makes :meth:`get` return ``None`` and :meth:`set` do nothing. The first
+connection error, timeout or refusal (e.g. Redis out of memory) makes :meth:`get` return ``None`` and :meth:`set` do nothing. The first
 failure of an outage logs one warning and :meth:`stats` reports ``healthy=False`` with that warning; the
 next successful command (tried again at most every ``retry_after_seconds``, so an outage costs one
 timeout per interval rather than one per prediction) logs the recovery and clears it.
@@ -112,7 +112,7 @@ class RedisPredictionCache(PredictionCache):
             return default
         try:
             result = fn()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except (redis.RedisError, OSError) as exc:  # down, timed out, or refusing (e.g. out of memory)
             self._failed(exc)
             return default
         self._ok()

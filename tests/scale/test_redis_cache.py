@@ -128,3 +128,17 @@ def test_redis_killed_mid_run_then_back(throwaway_redis, caplog):
     assert cache.get("k") == VALUE
     stats = cache.stats()
     assert stats["healthy"] is True and stats["warning"] is None and stats["size"] == 1
+
+
+def test_redis_refusing_writes_does_not_fail_the_caller(throwaway_redis):
+    # A real refusal from the server: a memory cap it cannot honour with 'noeviction'.
+    admin = redis.Redis(port=throwaway_redis.port)
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    cache = RedisPredictionCache(throwaway_redis.url, prefix="p:")
+    cache.set("k", VALUE, 60)  # OOM error from Redis: swallowed, reported
+    stats = cache.stats()
+    assert stats["healthy"] is False and "OutOfMemoryError" in stats["warning"]
+    admin.config_set("maxmemory", 0)
+    cache.set("k", VALUE, 60)
+    assert cache.get("k") == VALUE and cache.stats()["healthy"] is True
