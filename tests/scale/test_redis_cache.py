@@ -135,10 +135,12 @@ def test_redis_refusing_writes_does_not_fail_the_caller(throwaway_redis):
     admin = redis.Redis(port=throwaway_redis.port)
     admin.config_set("maxmemory-policy", "noeviction")
     admin.config_set("maxmemory", 1)
-    cache = RedisPredictionCache(throwaway_redis.url, prefix="p:")
+    clock = FakeClock()
+    cache = RedisPredictionCache(throwaway_redis.url, prefix="p:", clock=clock)
     cache.set("k", VALUE, 60)  # OOM error from Redis: swallowed, reported
     stats = cache.stats()
     assert stats["healthy"] is False and "OutOfMemoryError" in stats["warning"]
     admin.config_set("maxmemory", 0)
+    clock.now += 5  # past the retry interval
     cache.set("k", VALUE, 60)
     assert cache.get("k") == VALUE and cache.stats()["healthy"] is True
