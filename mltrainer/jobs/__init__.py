@@ -25,7 +25,7 @@ from typing import Any
 from mltrainer._util import parse_date
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import InvalidInputError, InvalidParameterError, JobError, UnknownModelTypeError
-from mltrainer.jobs.store import create_job, get_job, list_job_dicts, update_job, utcnow
+from mltrainer.jobs.store import JOB_STATES, create_job, get_job, list_job_dicts, update_job, utcnow
 
 __all__ = [
     "submit_training",
@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-JOB_STATES = ("queued", "running", "succeeded", "failed")
 
 
 def backend_name(settings: Settings | None = None) -> str:
