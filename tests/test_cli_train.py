@@ -82,7 +82,10 @@ def test_models_list_show_reproduce_delete(capsys):
         (["--model", "mean_reversion", "--symbol", "AAPL", "--param", "entry_z=high"], "must be a number"),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--param", "entry_z"], "key=value"),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--start", "2012-06-01", "--end", "2012-09-01"],
-         "needs at least"),
+         "fold 1 trains on 15 bars but mean_reversion needs at least 121: use a longer date range."),
+        (["--model", "mean_reversion", "--symbol", "AAPL", "--splits", "200"],
+         "fold 1 trains on 70 bars but mean_reversion needs at least 121: "
+         "use at most 28 splits or a longer date range."),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--start", "01/02/2010"], "YYYY-MM-DD"),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--cost-bps", "-3"], "cost_bps"),
     ],

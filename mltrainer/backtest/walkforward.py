@@ -18,7 +18,12 @@ from sklearn.base import clone
 
 from mltrainer.backtest.engine import BacktestResult, run_backtest
 from mltrainer.backtest.metrics import compute_metrics
-from mltrainer.errors import InsufficientDataError, InvalidInputError, InvalidParameterError
+from mltrainer.errors import (
+    InsufficientDataError,
+    InvalidInputError,
+    InvalidParameterError,
+    MLTrainerError,
+)
 
 __all__ = ["WalkForward", "walk_forward", "WalkForwardResult"]
 
@@ -42,7 +47,9 @@ class WalkForward:
     * ``embargo``: in expanding/rolling walk-forward, later training sets contain earlier test
       windows; ``embargo`` drops the ``embargo`` rows right after each earlier test window from them
       (as in purged cross-validation, for outcomes that are serially correlated with what follows).
-      It never touches the current fold's own test window.
+      It never touches the current fold's own test window. The resulting training sets have holes,
+      so :func:`walk_forward` refuses them (see there); the option is kept for splitter use with
+      estimators that treat rows as independent samples.
 
     Too few rows raise :class:`~mltrainer.errors.InsufficientDataError` naming the minimum.
     """
@@ -214,6 +221,16 @@ def walk_forward(
 
     ``cv`` may be any scikit-learn style splitter whose test windows are contiguous and follow one
     another (e.g. ``TimeSeriesSplit``); training rows must all precede their test window.
+
+    Each training window must be consecutive rows: models compute returns, rolling indicators and
+    forward-return labels over adjacent bars, so a hole (e.g. from ``WalkForward(embargo > 0)``)
+    would be bridged as if the bars on either side were neighbours. Such folds raise
+    ``InvalidParameterError`` rather than being fitted on their last consecutive segment, which would
+    silently train on a fraction of the history. (An embargo guards k-fold CV, where training rows
+    follow a test window; here every training row already precedes its test window.)
+
+    Before anything is fitted, each fold's training length is checked against the model's
+    ``min_fit_bars`` (when it has one), so too many folds are reported as such.
     ``progress(fraction, message)`` is called after each fold and at the end.
     """
     cv = WalkForward() if cv is None else cv
@@ -228,6 +245,7 @@ def walk_forward(
     folds_idx = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(bars)]
     _check_folds(folds_idx)
     model_type = str(getattr(model, "model_type", "") or type(model).__name__)
+    _check_fold_lengths(model, model_type, cv, folds_idx, len(bars))
     n_folds = len(folds_idx)
 
     pieces: list[pd.DataFrame] = []
@@ -274,6 +292,13 @@ def _check_folds(folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
                 f"Fold {i + 1} trains on rows at or after its test window; walk-forward needs every training "
                 "row before the test rows (use WalkForward or TimeSeriesSplit, not KFold)."
             )
+        if np.any(np.diff(train) != 1):
+            raise InvalidParameterError(
+                f"Fold {i + 1} trains on rows with a gap: models read consecutive bars (returns, indicators, "
+                "labels), so the gap would be bridged as if the bars were adjacent. Use embargo=0 (purge "
+                "already keeps training labels out of each test window) or a splitter whose training "
+                "windows are consecutive rows."
+            )
         contiguous = np.all(np.diff(test) == 1) and (previous_end < 0 or test[0] == previous_end + 1)
         if not contiguous:
             # The joined windows are backtested as one account, so a gap would be traded as one bar.
@@ -282,6 +307,56 @@ def _check_folds(folds: list[tuple[np.ndarray, np.ndarray]]) -> None:
                 "walk-forward test windows must tile one contiguous out-of-sample span, as WalkForward's do."
             )
         previous_end = int(test[-1])
+
+
+def _min_fit_bars(model) -> int | None:
+    """The model's ``min_fit_bars``, or None when it has none (or its parameters are invalid — fit
+    then raises the proper parameter error)."""
+    try:
+        value = getattr(model, "min_fit_bars", None)
+        return None if value is None else int(value)
+    except (TypeError, ValueError, MLTrainerError):
+        return None
+
+
+def _first_fold_train_rows(cv: WalkForward, n_splits: int, n: int) -> int:
+    """Training rows of fold 1 if ``cv`` had ``n_splits`` folds over ``n`` rows (0 if too few rows)."""
+    candidate = WalkForward(n_splits=n_splits, train_size=cv.train_size, test_size=cv.test_size,
+                            purge=cv.purge, embargo=cv.embargo, expanding=cv.expanding)
+    try:
+        train_start, train_end, _, _ = candidate._boundaries(n)[0]
+    except InsufficientDataError:
+        return 0
+    return train_end - train_start
+
+
+def _check_fold_lengths(model, model_type: str, cv, folds: list[tuple[np.ndarray, np.ndarray]],
+                        n: int) -> None:
+    """Refuse before fitting when a fold trains on fewer bars than the model needs, naming the fix."""
+    needed = _min_fit_bars(model)
+    if needed is None:
+        return
+    for i, (train, _) in enumerate(folds):
+        if len(train) >= needed:
+            continue
+        head = f"fold {i + 1} trains on {len(train)} bars but {model_type} needs at least {needed}: "
+        if not isinstance(cv, WalkForward):
+            raise InsufficientDataError(head + "use fewer splits or a longer date range.")
+        if cv.train_size is not None and int(cv.train_size) < needed:
+            raise InsufficientDataError(head + f"use a train_size of at least {needed} bars.")
+        # With the default test_size, fold 1's length is not monotone in the split count (3,270 bars:
+        # 28 splits give >= 121 bars, 29 give 109, 196 give 134 again), so K is the largest count for
+        # which every count up to it works.
+        most = 0
+        for k in range(1, int(cv.n_splits)):
+            if _first_fold_train_rows(cv, k, n) < needed:
+                break
+            most = k
+        if most:
+            raise InsufficientDataError(
+                head + f"use at most {most} split{'s' if most > 1 else ''} or a longer date range."
+            )
+        raise InsufficientDataError(head + "use a longer date range.")
 
 
 def _as_frame(predicted, index: pd.DatetimeIndex, model_type: str) -> pd.DataFrame:

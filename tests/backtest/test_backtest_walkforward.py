@@ -186,3 +186,48 @@ def test_walk_forward_needs_enough_history(aapl, sma_model):
 def test_walk_forward_rejects_a_cv_without_split(aapl, sma_model):
     with pytest.raises(InvalidParameterError, match="split"):
         walk_forward(sma_model, aapl, cv=5)
+
+
+def test_too_many_splits_names_the_fold_count_not_the_lookback(aapl):
+    from mltrainer.models import create_model
+
+    # 3,270 AAPL bars in 201 parts: test windows of 3270 // 201 = 16 bars, so fold 1 trains on
+    # 3270 - 200 * 16 = 70 bars, while mean_reversion needs 21 warm-up + 100 training rows = 121.
+    model = create_model("mean_reversion")
+    assert len(aapl) == 3270 and model.min_fit_bars == 121
+    with pytest.raises(InsufficientDataError) as info:
+        walk_forward(model, aapl, cv=WalkForward(n_splits=200))
+    assert str(info.value) == (
+        "fold 1 trains on 70 bars but mean_reversion needs at least 121: "
+        "use at most 28 splits or a longer date range."
+    )
+    # 28 is the true bound: every split count up to 28 trains fold 1 on >= 121 bars, 29 does not
+    # (3270 - 29 * (3270 // 30) = 109). Counts above it are not all bad (196 gives 134): "at most" must
+    # hold for every smaller count, not just one.
+    first_train = {k: len(next(WalkForward(n_splits=k).split(aapl))[0]) for k in range(1, 30)}
+    assert min(first_train[k] for k in range(1, 29)) >= 121 and first_train[29] == 109
+
+
+def test_a_fixed_train_size_too_small_for_the_model_says_so(aapl):
+    from mltrainer.models import create_model
+
+    with pytest.raises(InsufficientDataError) as info:
+        walk_forward(create_model("mean_reversion"), aapl, cv=WalkForward(n_splits=3, train_size=100))
+    assert str(info.value) == (
+        "fold 1 trains on 100 bars but mean_reversion needs at least 121: "
+        "use a train_size of at least 121 bars."
+    )
+
+
+def test_walk_forward_refuses_training_rows_with_gaps_from_an_embargo(aapl, sma_model):
+    # Fold 3 of WalkForward(n_splits=3, embargo=5) on 3,270 rows trains on rows 0..2452 minus the 5 rows
+    # right after fold 1's test window (1636..1640): fitting on that as if it were consecutive bars
+    # would compute returns, indicators and labels straight across the hole.
+    cv = WalkForward(n_splits=3, embargo=5)
+    train = list(cv.split(aapl))[2][0]
+    assert train[1635] == 1635 and train[1636] == 1641 and train[-1] == 2452
+    with pytest.raises(InvalidParameterError) as info:
+        walk_forward(sma_model, aapl, cv=cv)
+    message = str(info.value)
+    assert message.startswith("Fold 3 trains on rows with a gap")
+    assert "embargo=0" in message
