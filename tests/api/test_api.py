@@ -8,8 +8,8 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from mltrainer import services
-from mltrainer.api import create_app
+from mltrainer import errors, services
+from mltrainer.api import create_app, status_for
 from mltrainer.config import Settings
 from mltrainer.data import load_bars
 
@@ -237,3 +237,52 @@ def test_oversized_body_is_413_before_parsing(bare_client):
     response = safe(bare_client.post("/api/models/predict", content=body,
                                      headers=AUTH | {"Content-Type": "application/json"}))
     assert response.status_code == 413 and "limit is 1000000 bytes" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [(errors.UnknownSymbolError("x"), 404), (errors.ModelNotFoundError("x"), 404),
+     (errors.UnknownModelTypeError("x"), 404), (errors.InvalidParameterError("x"), 422),
+     (errors.InsufficientDataError("x"), 422), (errors.EnsembleError("x"), 422),
+     (errors.ArtifactIntegrityError("x"), 409), (errors.ComplianceBlockedError("x"), 409),
+     (errors.ServingError("x"), 409), (errors.DataSourceError("x"), 503), (errors.RegistryError("x"), 503),
+     (errors.AuditError("x"), 503), (errors.ConfigError("x"), 503), (errors.DataValidationError("x"), 400)],
+)
+def test_status_codes_of_the_exception_tree(exc, status):
+    assert status_for(exc) == status
+
+
+def test_serve_command_prints_a_generated_token_once_and_serves(tmp_path):
+    """``python -m mltrainer serve`` end to end: readiness is read from uvicorn's own log line."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "MLTRAINER_API_TOKENS"}
+    proc = subprocess.Popen([sys.executable, "-m", "mltrainer", "serve", "--port", str(port)], env=env,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        lines = []
+        for line in proc.stderr:  # ends at EOF if the server dies
+            lines.append(line)
+            if "Uvicorn running on" in line:
+                break
+        tokens = re.findall(r"generated bearer token for this run: (\S+)", "".join(lines))
+        assert len(tokens) == 1, lines
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/health", timeout=10).json()["status"] == "ok"
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        listing = httpx.get(f"{base}/api/models", headers=auth, timeout=30)
+        assert listing.status_code == 200 and listing.json()["models"] == []
+        assert httpx.get(f"{base}/api/models", timeout=10).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    rest = proc.stderr.read()
+    assert tokens[0] not in rest  # printed once only
