@@ -9,7 +9,8 @@ compared in constant time (``hmac.compare_digest``); anything else is 401 with `
 
 Errors map the exception tree to status codes (see :func:`status_for`): unknown model/symbol/type ->
 404, invalid input (including request validation, with field messages) -> 422, a model or plugin that
-may not be served -> 409, an unavailable provider/database -> 503, anything unexpected -> 500 with a
+may not be served -> 409, an unavailable or misbehaving provider/database -> 503, anything unexpected
+-> 500 with a
 generic message. Responses never contain tracebacks or raw exception text: ``MLTrainerError`` messages
 are user-safe by contract; everything else is logged server-side only.
 
@@ -40,7 +41,7 @@ from mltrainer.errors import (
     AuditError,
     ComplianceError,
     ConfigError,
-    DataSourceError,
+    DataError,
     InvalidInputError,
     JobError,
     MLTrainerError,
@@ -119,7 +120,7 @@ def status_for(exc: MLTrainerError) -> int:
         return 404
     if isinstance(exc, InvalidInputError):
         return 422
-    if isinstance(exc, (DataSourceError, RegistryError, AuditError, JobError, ConfigError)):
+    if isinstance(exc, (DataError, RegistryError, AuditError, JobError, ConfigError)):
         return 503
     if isinstance(exc, (ArtifactIntegrityError, ComplianceError, ServingError)):
         return 409

@@ -246,7 +246,8 @@ def test_oversized_body_is_413_before_parsing(bare_client):
      (errors.InsufficientDataError("x"), 422), (errors.EnsembleError("x"), 422),
      (errors.ArtifactIntegrityError("x"), 409), (errors.ComplianceBlockedError("x"), 409),
      (errors.ServingError("x"), 409), (errors.DataSourceError("x"), 503), (errors.RegistryError("x"), 503),
-     (errors.AuditError("x"), 503), (errors.ConfigError("x"), 503), (errors.DataValidationError("x"), 400)],
+     (errors.AuditError("x"), 503), (errors.ConfigError("x"), 503), (errors.DataValidationError("x"), 503),
+     (errors.NotFittedError("x"), 400)],
 )
 def test_status_codes_of_the_exception_tree(exc, status):
     assert status_for(exc) == status
