@@ -10,9 +10,9 @@ compared in constant time (``hmac.compare_digest``); anything else is 401 with `
 Errors map the exception tree to status codes (see :func:`status_for`): unknown model/symbol/type ->
 404, invalid input (including request validation, with field messages) -> 422, a model or plugin that
 may not be served -> 409, an unavailable or misbehaving provider/database -> 503, anything unexpected
--> 500 with a
-generic message. Responses never contain tracebacks or raw exception text: ``MLTrainerError`` messages
-are user-safe by contract; everything else is logged server-side only.
+-> 500 with a generic message. Responses never contain tracebacks or raw exception text:
+``MLTrainerError`` messages are user-safe by contract; everything else is logged server-side only.
+Request bodies over 1 MB get 413 unread.
 
 The app serves models, data and caches from the environment's settings through the services façade
 (one process-wide prediction service); ``settings`` given to :func:`create_app` set the API tokens.
