@@ -2,7 +2,8 @@
 
     load_bars(symbol, start, end, source)    daily OHLCV bars with provenance
     list_symbols / describe_symbols          what a source offers
-    load_series / list_series                macro series (FRED ids)
+    load_series / list_series                macro series (FRED ids), cached in process for an hour
+    resolve_series_source                    which series source ``source=None`` means right now
     data_status                              active source, last bar, configured keys
     validate_bars                            the boundary check every frame passes
 
@@ -15,12 +16,14 @@ from mltrainer.data.fred_source import FredSeriesSource
 from mltrainer.data.loaders import (
     BAR_SOURCES,
     SERIES_SOURCES,
+    clear_series_cache,
     data_status,
     describe_symbols,
     list_series,
     list_symbols,
     load_bars,
     load_series,
+    resolve_series_source,
 )
 from mltrainer.data.offline import OFFLINE_SERIES, OFFLINE_SYMBOLS, OfflineBarSource, OfflineSeriesSource
 from mltrainer.data.polygon_source import PolygonBarSource
@@ -33,6 +36,8 @@ __all__ = [
     "describe_symbols",
     "load_series",
     "list_series",
+    "resolve_series_source",
+    "clear_series_cache",
     "data_status",
     "validate_bars",
     "BAR_COLUMNS",

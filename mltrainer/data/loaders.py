@@ -1,13 +1,24 @@
 """The public data API: bars, symbols, macro series and the status the UI shows.
 
 ``source=None`` means ``settings.data_source`` for bars; for macro series it means FRED when
-``FRED_API_KEY`` is set, else the offline series. Network sources go through the local
-:class:`~mltrainer.data.store.BarStore`, so a covered range is served without a network call.
+``FRED_API_KEY`` is set, else the offline series (:func:`resolve_series_source`). Network sources go
+through the local :class:`~mltrainer.data.store.BarStore`, so a covered range is served without a
+network call.
+
+Macro series are kept in an in-process cache keyed by source (and FRED endpoint), series id and date
+range, for up to an hour: a walk-forward fits a model once per fold and each fit asks for the same
+series, which would otherwise be one FRED request per fold. Callers get copies, so editing a
+returned series never changes what the next caller sees. :func:`clear_series_cache` empties it.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pandas as pd
@@ -31,6 +42,8 @@ __all__ = [
     "load_series",
     "list_series",
     "data_status",
+    "resolve_series_source",
+    "clear_series_cache",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,6 +62,71 @@ def _bar_source_name(source: str | None, settings: Settings) -> str:
     if name not in BAR_SOURCES:
         raise InvalidInputError(f"Unknown bar source {source!r}: use one of {', '.join(BAR_SOURCES)}.")
     return name
+
+
+class _SeriesCache:
+    """A small LRU of loaded series whose entries expire ``ttl_seconds`` after they were stored.
+
+    The expiry bounds how stale a long-running process (API, dashboard) can be: FRED publishes new
+    observations and revises old ones. Thread-safe; stores and hands out copies.
+    """
+
+    def __init__(self, maxsize: int, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.maxsize = maxsize
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._entries: OrderedDict[Hashable, tuple[float, pd.Series]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _copy(series: pd.Series) -> pd.Series:
+        out = series.copy(deep=True)
+        out.attrs = copy.deepcopy(series.attrs)
+        return out
+
+    def get(self, key: Hashable) -> pd.Series | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            stored_at, series = entry
+            if self.clock() - stored_at >= self.ttl_seconds:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+        return self._copy(series)
+
+    def put(self, key: Hashable, series: pd.Series) -> None:
+        kept = self._copy(series)
+        with self._lock:
+            self._entries[key] = (self.clock(), kept)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_series_cache = _SeriesCache(maxsize=128, ttl_seconds=3600.0)
+
+
+def clear_series_cache() -> None:
+    """Forget every cached macro series (the next :func:`load_series` call fetches again)."""
+    _series_cache.clear()
+
+
+def resolve_series_source(source: str | None = None) -> str:
+    """The series source ``load_series`` would use for ``source``: ``"fred"`` or ``"offline"``.
+
+    ``None`` means FRED when ``FRED_API_KEY`` is set, else offline; resolve it once and pass the name
+    on when the same data must come from the same place later (e.g. a model's macro features).
+    """
+    return _series_source_name(source, get_settings())
 
 
 def _series_source_name(source: str | None, settings: Settings) -> str:
@@ -160,11 +238,20 @@ def describe_symbols(source: str | None = None) -> list[dict[str, Any]]:
 
 
 def load_series(series_id: str, start: Any = None, end: Any = None, source: str | None = None) -> pd.Series:
-    """One macro series (float64, indexed by ``date``, named by its id); missing values are NaN."""
+    """One macro series (float64, indexed by ``date``, named by its id); missing values are NaN.
+
+    Served from the in-process cache when the same source, id and range were loaded within the last
+    hour (see the module docstring); always a fresh copy.
+    """
     settings = get_settings()
     name = _series_source_name(source, settings)
     ident = normalize_series_id(series_id)
     first, last = _range(start, end)
+    # The endpoint is part of the key so a different FRED server (e.g. a test stand-in) is asked anew.
+    key = (name, settings.fred_base_url if name == "fred" else "", ident, first, last)
+    cached = _series_cache.get(key)
+    if cached is not None:
+        return cached
     if name == "offline":
         offline = OfflineSeriesSource()
         info = offline.info(ident)
@@ -188,6 +275,7 @@ def load_series(series_id: str, start: Any = None, end: Any = None, source: str 
         "last_bar": day_string(series.index[-1]),
         "rows": int(series.size),
     }
+    _series_cache.put(key, series)
     return series
 
 

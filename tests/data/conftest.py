@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pandas as pd
 import pytest
 
-from mltrainer.data import load_bars, load_series
+from mltrainer.data import clear_series_cache, load_bars, load_series
 
 POLYGON_KEY = "pk_test_4c1d2b0e9f"
 FRED_KEY = "abcdef0123456789abcdef0123456789"
@@ -220,3 +220,12 @@ def fred(monkeypatch):
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture(autouse=True)
+def fresh_series_cache():
+    """Each test starts with an empty in-process series cache: a later test's stand-in server may get
+    an earlier one's port, and must still see its own requests."""
+    clear_series_cache()
+    yield
+    clear_series_cache()

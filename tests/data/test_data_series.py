@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mltrainer.config import get_settings
-from mltrainer.data import FredSeriesSource, list_series, load_series
+from mltrainer.data import FredSeriesSource, clear_series_cache, list_series, load_series
 from mltrainer.errors import DataSourceError, InsufficientDataError, UnknownSeriesError
 
 
@@ -154,3 +154,48 @@ def test_fred_key_echoed_in_an_error_is_scrubbed(fred):
         load_series("VIXCLS", source="fred")
     assert fred.key not in str(info.value)
     assert "api_key=***" in str(info.value)
+
+
+# -- in-process cache ------------------------------------------------------------------------------------
+def test_fred_series_are_fetched_once_per_range_and_handed_out_as_copies(fred):
+    first = load_series("VIXCLS", "2014-01-01", "2014-01-31")
+    assert len(fred.hits) == 1
+    first.iloc[0] = -1.0  # the caller's copy: must not leak into the next answer
+    first.attrs["provenance"]["source"] = "edited"
+    again = load_series("VIXCLS", "2014-01-01", "2014-01-31")
+    assert len(fred.hits) == 1  # served from the cache, no second request
+    assert again.loc["2014-01-03"] == pytest.approx(13.76)  # the real first VIX close of 2014
+    assert again.attrs["provenance"]["source"] == "fred"
+    load_series("VIXCLS", "2014-02-01", "2014-02-28")  # another range is another request
+    assert len(fred.hits) == 2
+    # The offline copy of the same range is a different source: not answered from the FRED entry.
+    assert load_series("VIXCLS", "2014-01-01", "2014-01-31", source="offline").attrs["provenance"][
+        "source"] == "offline"
+    clear_series_cache()
+    load_series("VIXCLS", "2014-01-01", "2014-01-31")
+    assert len(fred.hits) == 3
+
+
+def test_a_failed_fred_request_is_not_cached(fred):
+    fred.push_error("Bad Request.  The series does not exist.")
+    with pytest.raises(UnknownSeriesError):
+        load_series("VIXCLS", "2014-01-01", "2014-01-31")
+    assert load_series("VIXCLS", "2014-01-01", "2014-01-31").loc["2014-01-03"] == pytest.approx(13.76)
+    assert len(fred.hits) == 2
+
+
+def test_series_cache_entries_expire_and_the_oldest_is_evicted():
+    from mltrainer.data.loaders import _SeriesCache
+
+    now = [0.0]
+    cache = _SeriesCache(maxsize=2, ttl_seconds=60.0, clock=lambda: now[0])
+    a = pd.Series([1.0, 2.0], name="A")
+    cache.put("a", a)
+    cache.put("b", pd.Series([3.0], name="B"))
+    assert cache.get("a").tolist() == [1.0, 2.0]  # "a" is now the most recently used
+    cache.put("c", pd.Series([4.0], name="C"))  # evicts "b", the least recently used
+    assert cache.get("b") is None and len(cache) == 2
+    now[0] = 59.9
+    assert cache.get("c").tolist() == [4.0]
+    now[0] = 60.0
+    assert cache.get("c") is None and cache.get("a") is None
