@@ -215,6 +215,28 @@ def _routes() -> APIRouter:
     return router
 
 
+class _BodySizeLimit:
+    """Refuse request bodies over ``max_bytes`` (by Content-Length) with 413 before they are read.
+
+    A plain ASGI middleware: the largest valid request (500 symbols) is a few kB, and this check costs
+    nothing on the hot path, unlike an ``@app.middleware("http")`` wrapper.
+    """
+
+    def __init__(self, app: Any, max_bytes: int):
+        self.app = app
+        self.max_bytes = int(max_bytes)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", ()):
+                if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                    detail = f"Request body too large; the limit is {self.max_bytes} bytes."
+                    response = JSONResponse({"detail": detail, "error": "PayloadTooLarge"}, status_code=413)
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. With no ``MLTRAINER_API_TOKENS`` a token is generated and printed once to stderr."""
     settings = settings or get_settings()
@@ -233,14 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.stderr.flush()
     _register_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        # The largest valid request (500 symbols) is a few kB; refuse huge bodies before parsing them.
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse({"detail": f"Request body too large; the limit is {MAX_BODY_BYTES} bytes.",
-                                 "error": "PayloadTooLarge"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(_BodySizeLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/health", tags=["health"], summary="Liveness (no auth)")
     def health() -> dict[str, str]:
