@@ -16,6 +16,7 @@ from mltrainer.errors import MLTrainerError
 __all__ = [
     "CARD_METRICS",
     "render_sidebar",
+    "through_router",
     "plugin_statuses",
     "init_state",
     "format_metric",
@@ -73,6 +74,21 @@ def render_sidebar() -> None:
             blocked = sum(not p["loaded"] for p in plugins)
             st.caption(f"Plugins: {len(plugins) - blocked} loaded"
                        + (f", {blocked} blocked" if blocked else ""))
+
+
+def through_router() -> None:
+    """Make sure this page runs inside ``app.py``'s navigation (sidebar, page config).
+
+    Streamlit starts in its legacy ``pages/``-folder mode whenever that folder exists, and leaves it
+    only when a script calls ``st.navigation``. A deep link (e.g. ``/data``) that is the server's very
+    first request would run the page file alone; switching the mode off — exactly what
+    ``st.navigation`` in ``app.py`` does — and rerunning sends it through the router instead.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def init_state(defaults: Mapping[str, Any]) -> None:

@@ -10,6 +10,8 @@ import streamlit as st
 from mltrainer import services, ui
 from mltrainer.errors import MLTrainerError
 
+ui.through_router()  # deep links straight after server start
+
 SEVERITIES = ("critical", "high", "medium", "low")
 
 

@@ -1,12 +1,12 @@
 """Data: pick a symbol, see its candlesticks with indicator overlays and where the bars came from."""
 
-
 import pandas as pd
 import streamlit as st
 
 from mltrainer import charts, services, ui
 from mltrainer.errors import MLTrainerError
 
+ui.through_router()  # deep links straight after server start
 
 
 def _init_state(symbols: list[str]) -> None:

@@ -7,6 +7,8 @@ import streamlit as st
 from mltrainer import charts, services, ui
 from mltrainer.errors import MLTrainerError
 
+ui.through_router()  # deep links straight after server start
+
 MODES = {"manual": "Weights from the sliders", "oos": "From out-of-sample returns", "equal": "Equal weights"}
 
 

@@ -7,6 +7,8 @@ import streamlit as st
 from mltrainer import charts, services, ui
 from mltrainer.errors import MLTrainerError
 
+ui.through_router()  # deep links straight after server start
+
 TABLE_METRICS = ("total_return", "sharpe", "max_drawdown", "win_rate", "n_trades", "dsr")
 
 
@@ -64,7 +66,7 @@ try:
 except MLTrainerError as exc:
     signature_ok = False
     st.error(str(exc))
-c = st.columns(4)
+c = st.columns([1, 2, 1, 1])  # the date range needs the room
 c[0].metric("Signature", "verified" if signature_ok else "FAILED", border=True,
             help="HMAC-SHA256 of the artifact bytes against the registry's signature.")
 c[1].metric("Data range", f"{record.train_start} → {record.train_end}", border=True)

@@ -8,6 +8,8 @@ import streamlit as st
 from mltrainer import services, ui
 from mltrainer.errors import MLTrainerError
 
+ui.through_router()  # deep links straight after server start
+
 MIN_DATE, MAX_DATE = dt.date(1980, 1, 1), dt.date(2100, 12, 31)
 
 
