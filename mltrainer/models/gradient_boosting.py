@@ -18,6 +18,21 @@ its period (the June 2010 CPI is dated 2010-06-01 but published mid-July), so a 
 at ``date + one period + macro_lag_days`` for monthly or longer periods, and on the next day for
 daily/weekly series (a close-of-day value is known after that day). Each series gives two features:
 its level and its change over one period.
+
+Where the macro values come from is settled once, in ``fit``: ``macro_source_`` is FRED when
+``FRED_API_KEY`` is set at fit time, else the offline series, and ``predict`` keeps using it — a
+model trained on offline values must not be served FRED values (or the reverse) just because the
+serving machine has a different key. A FRED-trained model served without a key fails with the data
+layer's clear error rather than silently switching sources.
+
+FRED values are the series as FRED shows them today (revised, non-vintage data), not the first
+releases an investor saw at the time; revisions of CPI, GDP and the like make macro features look
+somewhat better in a backtest than they could have been live. The publication lag above handles
+*when* a value was known, not *which* value.
+
+Fit refuses a macro series that has values for less than half of the training bars (e.g. the
+offline VIXCLS starts in 2014): LightGBM would otherwise train on a feature that is mostly missing
+without saying so.
 """
 
 from __future__ import annotations
@@ -28,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from mltrainer import features
-from mltrainer.errors import InvalidParameterError
+from mltrainer.errors import InsufficientDataError, InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel
 
 __all__ = ["GradientBoosting"]
@@ -37,6 +52,8 @@ log = logging.getLogger(__name__)
 
 _RETURN_LAGS = (1, 5, 10, 20)
 _PERIODS_PER_YEAR = 252
+#: Share of the training bars a macro series must have a value for.
+MIN_MACRO_COVERAGE = 0.5
 
 
 def _parse_series_ids(value) -> tuple[str, ...]:
@@ -203,17 +220,42 @@ class GradientBoosting(SignalModel):
         cols["trend_distance"] = close / features.sma(close, int(self.trend_period)) - 1.0
         frame = pd.DataFrame(cols, index=bars.index)
         for series_id in _parse_series_ids(self.macro_series):
-            from mltrainer.data import load_series
-
-            aligned = align_macro(load_series(series_id), bars.index, int(self.macro_lag_days))
+            aligned = align_macro(self._macro(series_id), bars.index, int(self.macro_lag_days))
             frame[f"macro_{series_id}"] = aligned["level"].to_numpy(dtype="float64")
             frame[f"macro_{series_id}_change"] = aligned["change"].to_numpy(dtype="float64")
         return frame.astype("float64").replace([np.inf, -np.inf], np.nan)
 
+    def _macro(self, series_id: str) -> pd.Series:
+        from mltrainer.data import load_series
+
+        # Models pickled before macro_source_ existed keep the old resolution (None).
+        return load_series(series_id, source=getattr(self, "macro_source_", None))
+
+    def _check_macro_coverage(self, X_train: pd.DataFrame, series_ids: tuple[str, ...]) -> None:
+        if len(X_train) == 0:
+            return
+        first, last = X_train.index[0].date(), X_train.index[-1].date()
+        for series_id in series_ids:
+            coverage = float(X_train[f"macro_{series_id}"].notna().mean())
+            if coverage >= MIN_MACRO_COVERAGE:
+                continue
+            values = self._macro(series_id).dropna()
+            covered = (f"covers {values.index[0].date()} to {values.index[-1].date()}" if len(values)
+                       else "has no values")
+            raise InsufficientDataError(
+                f"gradient_boosting macro series {series_id} has values for {coverage:.1%} of the training "
+                f"bars ({first} to {last}); the {self.macro_source_} {series_id} {covered}. "
+                "Drop it from macro_series or change the date range."
+            )
+
     def _fit(self, bars: pd.DataFrame) -> None:
         from lightgbm import LGBMClassifier
 
+        from mltrainer.data import resolve_series_source
+
         horizon = int(self.horizon)
+        series_ids = _parse_series_ids(self.macro_series)
+        self.macro_source_ = resolve_series_source(None) if series_ids else None
         X = self._features(bars)
         close = bars["close"].to_numpy()
         forward = np.full(len(close), np.nan)
@@ -221,6 +263,7 @@ class GradientBoosting(SignalModel):
         keep = np.arange(len(X)) >= self.warmup_bars
         keep &= np.isfinite(forward)
         X_train = X.loc[keep]
+        self._check_macro_coverage(X_train, series_ids)
         y_train = (forward[keep] > 0).astype(np.int64)
         if len(np.unique(y_train)) < 2:
             raise InvalidParameterError(

@@ -85,3 +85,50 @@ def test_macro_features_fit_predict_and_stay_causal(aapl, train_bars):
     )
     assert model.macro_series == "CPILFESL,BAA"  # fit never rewrites params
     assert check_lookahead(model, aapl.iloc[:2600], n_cuts=4) == []
+
+
+def test_macro_series_that_misses_the_training_bars_is_refused(aapl):
+    from mltrainer.errors import InsufficientDataError
+
+    # The offline VIXCLS starts in 2014; AAPL 2005-2012 would train on an all-NaN VIX feature.
+    model = create_model("gradient_boosting", macro_series="VIXCLS", n_estimators=10)
+    with pytest.raises(InsufficientDataError) as info:
+        model.fit(aapl.loc["2005-01-01":"2012-12-31"])
+    assert str(info.value) == (
+        "gradient_boosting macro series VIXCLS has values for 0.0% of the training bars "
+        "(2005-03-31 to 2012-12-21); the offline VIXCLS covers 2014-01-03 to 2019-01-03. "
+        "Drop it from macro_series or change the date range."
+    )
+
+
+def test_macro_coverage_needs_half_of_the_training_bars(gspc):
+    from mltrainer.errors import InsufficientDataError
+
+    # The first offline VIX close (2014-01-03) is usable from the next bar, 2014-01-06. Training bars
+    # are those after the 60-bar warm-up with a known 5-bar label; 1,251 of them fall on or after
+    # 2014-01-06 when the bars end on 2018-12-31 (last training bar 2018-12-21).
+    # ^GSPC from 2008-12-01: training bars 2009-02-27..2018-12-21, 1,251 / 2,473 = 50.6% -> accepted;
+    # from 2008-10-01: 2008-12-26..2018-12-21, 1,251 / 2,515 = 49.7% -> refused.
+    model = create_model("gradient_boosting", macro_series="VIXCLS", n_estimators=10)
+    model.fit(gspc.loc["2008-12-01":"2018-12-31"])
+    assert model.feature_names_[-2:] == ("macro_VIXCLS", "macro_VIXCLS_change")
+    assert model.n_training_rows_ == 2473
+    with pytest.raises(InsufficientDataError, match=r"VIXCLS has values for 49\.7% of the training bars "
+                                                    r"\(2008-12-26 to 2018-12-21\)"):
+        create_model("gradient_boosting", macro_series="VIXCLS", n_estimators=10).fit(
+            gspc.loc["2008-10-01":"2018-12-31"])
+
+
+def test_macro_source_is_fixed_at_fit_time(aapl, train_bars, monkeypatch):
+    # Trained without a FRED key: the macro features come from the offline series ...
+    model = create_model("gradient_boosting", macro_series="CPILFESL", n_estimators=20)
+    model.fit(aapl.iloc[:train_bars])
+    assert model.macro_source_ == "offline"
+    expected = model.predict(aapl)
+    # ... and stay offline when the model is served where a key is set (here FRED is unreachable,
+    # so asking it would fail): the served features are the ones it was trained on.
+    monkeypatch.setenv("FRED_API_KEY", "a-key-that-must-not-be-used")
+    monkeypatch.setenv("MLTRAINER_FRED_BASE_URL", "http://127.0.0.1:9/fred")
+    monkeypatch.setenv("MLTRAINER_HTTP_MAX_RETRIES", "0")
+    pd.testing.assert_frame_equal(model.predict(aapl), expected)
+    assert create_model("gradient_boosting").fit(aapl.iloc[:train_bars]).macro_source_ is None
