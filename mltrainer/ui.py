@@ -186,6 +186,8 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
             f"{oos[0].date()} → {oos[-1].date()} ({len(oos):,} bars), next-bar fills, costs included. "
             "Anything in-sample is labelled as such.")
     metric_cards(record.metrics, record.buy_and_hold)
+    with st.expander("Parameters used"):
+        st.json(record.params, expanded=True)
     with st.expander("All out-of-sample metrics vs buy and hold"):
         table = metrics_table({"strategy (OOS)": record.metrics,
                                "buy and hold (same bars)": record.buy_and_hold})
