@@ -77,9 +77,9 @@ async def _scenario(base: str, clients: int, per_client: int, make_request) -> d
                 latencies.append(time.perf_counter() - t0)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one_client(i) for i in range(clients)))
-        wall = time.perf_counter() - t0
+        wall, client_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     return {
         "requests": len(latencies),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
@@ -88,6 +88,9 @@ async def _scenario(base: str, clients: int, per_client: int, make_request) -> d
         "p99_ms": 1000 * _percentile(latencies, 0.99),
         "max_ms": 1000 * max(latencies),
         "throughput_rps": len(latencies) / wall,
+        "wall_s": wall,
+        # CPU the load generator itself used: when it nears wall_s the client, not the API, is the limit
+        "client_cpu_s": client_cpu,
     }
 
 
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             scenarios[name] = asyncio.run(_scenario(base, args.clients, args.requests_per_client, maker))
             s = scenarios[name]
             print(f"{name:<15} {s['requests']} requests  p50 {s['p50_ms']:.1f} ms  p95 {s['p95_ms']:.1f} ms  "
-                  f"p99 {s['p99_ms']:.1f} ms  {s['throughput_rps']:.0f} req/s  statuses {s['statuses']}",
+                  f"p99 {s['p99_ms']:.1f} ms  {s['throughput_rps']:.0f} req/s  "
+                  f"client CPU {s['client_cpu_s']:.1f} s of {s['wall_s']:.1f} s  statuses {s['statuses']}",
                   flush=True)
         status = httpx.get(f"{base}/api/models/predictions/status", headers=auth, timeout=30.0).json()
     finally:
