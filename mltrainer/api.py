@@ -98,7 +98,11 @@ class PredictRequest(_Request):
 
 class BulkPredictRequest(_Request):
     model_id: ModelId
-    symbols: list[Symbol] = Field(min_length=1, max_length=MAX_API_BULK_SYMBOLS)
+    # Any short string: a malformed ticker is reported in ``errors`` like an unknown one; it never fails
+    # the batch.
+    symbols: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+        min_length=1, max_length=MAX_API_BULK_SYMBOLS,
+        description="Tickers; each one that cannot be predicted is reported in 'errors' with its reason.")
 
 
 class EnsembleRequest(_Request):

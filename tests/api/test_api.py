@@ -101,10 +101,11 @@ def test_unknown_model_and_unknown_symbol_are_404(client, models_home):
 def test_bulk_returns_predictions_and_per_symbol_errors(client, models_home):
     response = safe(client.post("/api/models/predict/bulk", headers=AUTH,
                                 json={"model_id": models_home.ids["momentum_breakout"],
-                                      "symbols": ["AAPL", "NOPE", "^GSPC"]}))
+                                      "symbols": ["AAPL", "NOPE", "^GSPC", "bad symbol!"]}))
     assert response.status_code == 200
     data = response.json()
     assert [p["symbol"] for p in data["predictions"]] == ["AAPL", "^GSPC"]
+    assert "Invalid symbol 'bad symbol!'" in data["errors"].pop("bad symbol!")
     gspc = data["predictions"][1]
     assert gspc["as_of"] == "2018-12-31"
     assert gspc["latest_price"] == pytest.approx(load_bars("^GSPC")["close"].iloc[-1])
