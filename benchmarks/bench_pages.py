@@ -159,8 +159,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    log.setLevel(logging.INFO)
 
     with tempfile.TemporaryDirectory() as tmp:
         empty, trained = Path(tmp) / "empty", Path(tmp) / "trained"
