@@ -467,7 +467,9 @@ class PredictionService:
         used = _ens.normalise_weights(used_raw)
         renormalised = bool(failed) and any(requested[m] > 0 for m in failed)
         if failed:
-            msg = f"{len(failed)} member(s) failed ({', '.join(failed)}); weights re-normalised over the rest"
+            msg = f"{len(failed)} member(s) failed ({', '.join(failed)}) and were left out"
+            if renormalised:
+                msg += "; the remaining weights were re-normalised to sum to 1"
             note = f"{note}; {msg}" if note else msg
 
         members_in = {m: (ok[m][0].signal, ok[m][0].strength, ok[m][0].confidence) for m in ok}
