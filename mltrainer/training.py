@@ -41,8 +41,9 @@ class TrainingResult:
     """A trained, registered model and how it did out of sample.
 
     ``metrics`` are the out-of-sample backtest's metrics (the backtest package's names); ``data`` is
-    ``{first, last, rows, fingerprint}`` of the training bars; ``timings`` are seconds per step
-    (``load_s, walk_forward_s, fit_s, save_s, total_s``).
+    ``{first, last, rows, fingerprint, source, dataset}`` of the training bars (``source``/``dataset``
+    from the bars' provenance, e.g. ``offline`` and the package the bars came from); ``timings`` are
+    seconds per step (``load_s, walk_forward_s, fit_s, save_s, total_s``).
     """
 
     model_id: str
@@ -126,8 +127,10 @@ def _check_trainable(model_type: str) -> None:
 
 
 def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, start: Any, end: Any,
-                  cost_bps: float, n_splits: int, progress: _Progress) -> _PipelineOutput:
-    """Everything but saving: load, walk-forward, final fit, calibration."""
+                  cost_bps: float, n_splits: int, progress: _Progress,
+                  source: str | None = None) -> _PipelineOutput:
+    """Everything but saving: load (from ``source``, default the configured one), walk-forward, final
+    fit, calibration."""
     from mltrainer.backtest import WalkForward, walk_forward
     from mltrainer.data import load_bars
     from mltrainer.models import create_model
@@ -143,7 +146,7 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     progress(0.0, f"loading {symbol} bars")
-    bars = load_bars(symbol, start=first, end=last)
+    bars = load_bars(symbol, start=first, end=last, source=source)
     timings["load_s"] = time.perf_counter() - t0
     progress(0.05, f"loaded {len(bars)} bars {bars.index[0].date()}..{bars.index[-1].date()}")
 
@@ -159,9 +162,11 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
     timings["fit_s"] = time.perf_counter() - t2
     progress(0.85, "model fitted and calibrated")
 
+    provenance = bars.attrs.get("provenance", {})
     data = {"first": bars.index[0], "last": bars.index[-1], "rows": int(len(bars)),
-            "fingerprint": bars_fingerprint(bars)}
-    canonical = str(bars.attrs.get("provenance", {}).get("symbol") or symbol)
+            "fingerprint": bars_fingerprint(bars), "source": provenance.get("source"),
+            "dataset": provenance.get("dataset")}
+    canonical = str(provenance.get("symbol") or symbol)
     return _PipelineOutput(symbol=canonical, bars=bars, model=final, walk_forward=result,
                            calibration=calibration, params=dict(final.get_params()), data=data,
                            timings=timings)
@@ -201,7 +206,9 @@ def train_model(model_type: str, symbol: str, params: dict[str, Any] | None = No
         data_fingerprint=out.data["fingerprint"], metrics=backtest.metrics, folds=out.walk_forward.folds,
         buy_and_hold=backtest.benchmark_metrics, calibration=out.calibration.to_dict(),
         oos_returns=backtest.returns, cost_bps=cost, n_splits=splits, actor=actor,
+        data_source=out.data["source"], dataset=out.data["dataset"],
         audit_details={"params": out.params, "cost_bps": cost, "n_splits": splits,
+                       "data_source": out.data["source"],
                        "train_start": out.data["first"], "train_end": out.data["last"],
                        "oos_sharpe": backtest.metrics.get("sharpe"),
                        "oos_total_return": backtest.metrics.get("total_return")},
@@ -267,8 +274,11 @@ def _differences(original: Any, reproduced: Any, path: str = "") -> dict[str, An
 
 
 def reproduce_model(model_id: str, progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Retrain ``model_id`` from its recorded params, data range, costs and folds — without registering
-    anything — and report whether the data fingerprint and the out-of-sample metrics match.
+    """Retrain ``model_id`` from its recorded params, data source and range, costs and folds — without
+    registering anything — and report whether the data fingerprint and the out-of-sample metrics match.
+
+    The bars are loaded from the recorded ``data_source`` (the configured source for models registered
+    before it was recorded), so a changed default source does not change what is reproduced.
 
     Returns ``{model_id, fingerprint_match, metrics_match, original, reproduced, differences}`` where
     ``original``/``reproduced`` hold ``data``, ``metrics``, ``folds`` and ``buy_and_hold``.
@@ -276,11 +286,12 @@ def reproduce_model(model_id: str, progress: ProgressCallback | None = None) -> 
     record = get_registry().get(model_id)
     params = _params_from_json(record.params)
     out = _run_pipeline(record.model_type, record.symbol, params, record.train_start, record.train_end,
-                        record.cost_bps, record.n_splits, _Progress(progress))
+                        record.cost_bps, record.n_splits, _Progress(progress), source=record.data_source)
     backtest = out.walk_forward.backtest
     original = {
         "data": {"first": record.train_start, "last": record.train_end, "rows": record.data_rows,
-                 "fingerprint": record.data_fingerprint},
+                 "fingerprint": record.data_fingerprint, "source": record.data_source,
+                 "dataset": record.dataset},
         "metrics": record.metrics, "folds": record.folds, "buy_and_hold": record.buy_and_hold,
     }
     reproduced = {"data": out.data, "metrics": backtest.metrics, "folds": out.walk_forward.folds,

@@ -114,6 +114,23 @@ def test_same_type_symbol_and_day_gets_v2():
     assert registry.artifact_file(first.model_id) != registry.artifact_file(second.model_id)
 
 
+def test_data_source_is_recorded_and_reproduce_loads_from_it(monkeypatch):
+    result = train_model("mean_reversion", "AAPL", start=START, end=END, n_splits=3)
+    dataset = "bokeh-sampledata stocks (Quandl WIKI, split/dividend-adjusted)"
+    assert (result.data["source"], result.data["dataset"]) == ("offline", dataset)
+    assert (result.record.data_source, result.record.dataset) == ("offline", dataset)
+    assert training_result_to_dict(result)["data"]["source"] == "offline"
+    bundle = get_registry().load_bundle(result.model_id)
+    assert (bundle["data"]["source"], bundle["data"]["dataset"]) == ("offline", dataset)
+    # The default source is now Polygon (without a key): reproducing still reads the offline bars the
+    # model was trained on instead of failing on, or silently switching to, another source.
+    monkeypatch.setenv("MLTRAINER_DATA_SOURCE", "polygon")
+    report = reproduce_model(result.model_id)
+    assert report["fingerprint_match"] is True and report["metrics_match"] is True
+    assert report["differences"] == {}
+    assert report["reproduced"]["data"]["source"] == "offline"
+
+
 def test_reproduce_matches_then_reports_differences():
     result = train_model("mean_reversion", "^GSPC", start=START, end=END, n_splits=3)
     files_before = _files(get_settings().models_dir)

@@ -44,3 +44,7 @@ class ModelRow(Base):
     artifact_path: Mapped[str] = mapped_column(Text)
     signature: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="ready")
+    #: Where the training bars came from (``bars.attrs["provenance"]``): ``offline``/``polygon`` and the
+    #: dataset's description. NULL for models registered before provenance was recorded.
+    data_source: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dataset: Mapped[str | None] = mapped_column(Text, nullable=True)

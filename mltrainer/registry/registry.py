@@ -93,6 +93,10 @@ class ModelRecord:
     artifact_path: str
     signature: str
     status: str
+    #: Source (``offline``/``polygon``) and dataset of the training bars; None for models registered
+    #: before they were recorded.
+    data_source: str | None = None
+    dataset: str | None = None
 
     def oos_return_series(self) -> pd.Series:
         """The out-of-sample daily strategy returns (fractions) indexed by ``date``."""
@@ -203,8 +207,12 @@ class ModelRegistry:
                  metrics: dict[str, Any], folds: list[dict[str, Any]], buy_and_hold: dict[str, Any],
                  calibration: dict[str, Any] | None = None, oos_returns: pd.Series | None = None,
                  cost_bps: float = 5.0, n_splits: int = 5, actor: str = "user",
-                 audit_details: dict[str, Any] | None = None) -> ModelRecord:
+                 audit_details: dict[str, Any] | None = None, data_source: str | None = None,
+                 dataset: str | None = None) -> ModelRecord:
         """Store ``bundle`` (a dict holding at least ``"model"``) as a signed artifact and add its row.
+
+        ``data_source``/``dataset`` record where the training bars came from (the bars' provenance),
+        so the model can be reproduced from the same source.
 
         All or nothing; audited as ``model.train``. Returns the new record.
         """
@@ -230,7 +238,7 @@ class ModelRegistry:
                     cost_bps=float(cost_bps), n_splits=int(n_splits), created_at=created,
                     package_version=__version__,
                     artifact_path=candidate.relative_to(self.settings.home).as_posix(),
-                    signature=signature, status="ready",
+                    signature=signature, status="ready", data_source=data_source, dataset=dataset,
                 )
                 try:
                     self._insert(session, row)

@@ -222,3 +222,46 @@ def test_audit_failure_undoes_the_registration(register_tiny, monkeypatch):
     settings = get_settings()
     assert get_registry().list() == []
     assert _files(settings.models_dir) == [] and _files(settings.tmp_dir) == []
+
+
+def test_data_source_and_dataset_are_stored_with_the_model(register_tiny):
+    record = register_tiny("momentum", "AAPL", data_source="polygon",
+                           dataset="Polygon daily aggregates (split-adjusted)")
+    again = get_registry().get(record.model_id)
+    assert (again.data_source, again.dataset) == ("polygon", "Polygon daily aggregates (split-adjusted)")
+    shown = again.to_dict()
+    assert shown["data_source"] == "polygon" and shown["dataset"].startswith("Polygon daily")
+    # Rows registered without provenance (e.g. before it was recorded) read back as unknown.
+    older = register_tiny("momentum", "MSFT")
+    assert (older.data_source, older.dataset) == (None, None)
+
+
+def test_a_database_from_before_provenance_upgrades_keeping_its_models(mltrainer_home):
+    import sqlalchemy as sa
+    from alembic import command
+
+    from mltrainer.migrations import alembic_config, current_revision, head_revision, schema_drift
+
+    mltrainer_home.mkdir(parents=True, exist_ok=True)
+    url = get_settings().sqlalchemy_url
+    raw = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with raw.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(sa.text(
+            "INSERT INTO models (model_id, model_type, symbol, params, train_start, train_end, data_rows, "
+            "data_fingerprint, metrics, folds, buy_and_hold, cost_bps, n_splits, created_at, "
+            "package_version, artifact_path, signature, status) VALUES ('mean_reversion_AAPL_20260101', "
+            "'mean_reversion', 'AAPL', '{}', '2007-01-03', '2012-12-31', 1510, :fp, '{}', '[]', '{}', "
+            "5.0, 3, '2026-01-01 00:00:00', '0.1.0', 'models/x.joblib', :sig, 'ready')"),
+            {"fp": "ab" * 32, "sig": "cd" * 32})
+    raw.dispose()
+    try:
+        record = get_registry().get("mean_reversion_AAPL_20260101")  # opening it migrates to head
+        assert (record.data_rows, record.data_source, record.dataset) == (1510, None, None)
+        with get_engine().connect() as conn:
+            assert current_revision(conn) == head_revision()
+            assert schema_drift(conn) == []
+            columns = {c["name"]: c for c in sa.inspect(conn).get_columns("models")}
+        assert columns["data_source"]["nullable"] and columns["dataset"]["nullable"]
+    finally:
+        dispose_engines()
