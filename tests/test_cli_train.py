@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -100,3 +101,48 @@ def test_train_errors_exit_1_with_one_line(capsys, argv, needle):
 def test_unknown_model_id_suggests_and_exits_1(capsys):
     code, _, err = _run(capsys, "models", "show", "nothing_here", "--json")
     assert code == 1 and "No model with id 'nothing_here'" in err
+
+
+class _Terminal(io.StringIO):
+    """A stdin that is a terminal and holds the user's typed answer."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def _register_hand_made_model() -> str:
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit([[0.0], [1.0]], [1.0, 3.0])  # y = 2x + 1, no market data needed
+    record = get_registry().register(
+        model_type="mean_reversion", symbol="AAPL", bundle={"model": model}, params={},
+        train_start="2007-01-03", train_end="2012-12-31", data_rows=1510, data_fingerprint="ab" * 32,
+        metrics={"sharpe": 0.5}, folds=[], buy_and_hold={"sharpe": 0.4})
+    return record.model_id
+
+
+@pytest.mark.parametrize(
+    ("answer", "deleted"), [("y\n", True), ("yes\n", True), ("n\n", False), ("\n", False)]
+)
+def test_models_delete_asks_on_a_terminal_and_json_stays_pure(capsys, monkeypatch, answer, deleted):
+    model_id = _register_hand_made_model()
+    monkeypatch.setattr(sys, "stdin", _Terminal(answer))
+    code, out, err = _run(capsys, "models", "delete", model_id, "--json")
+    assert f"Delete {model_id} and its artifact? This cannot be undone. [y/N] " in err  # prompt on stderr
+    if deleted:
+        assert code == 0 and out == json.dumps({"deleted": model_id}) + "\n"
+        assert get_registry().list() == []
+    else:
+        assert code == 1 and out == "" and err.endswith("not deleted\n")
+        assert [r.model_id for r in get_registry().list()] == [model_id]
+
+
+def test_models_delete_without_a_terminal_needs_yes(capsys, monkeypatch):
+    model_id = _register_hand_made_model()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # piped input is not a confirmation
+    code, out, err = _run(capsys, "models", "delete", model_id, "--json")
+    assert code == 1 and out == ""
+    assert err == f"error: refusing to delete {model_id} without confirmation; pass --yes.\n"
+    code, out, _ = _run(capsys, "models", "delete", model_id, "--yes")
+    assert code == 0 and out.split() == ["deleted", model_id]
+    assert get_registry().list() == []

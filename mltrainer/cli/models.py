@@ -46,7 +46,10 @@ def _delete(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             return fail(f"refusing to delete {record.model_id} without confirmation; pass --yes.")
-        answer = input(f"Delete {record.model_id} and its artifact? This cannot be undone. [y/N] ")
+        # The prompt goes to stderr (input() would print it on stdout, breaking --json's pure JSON).
+        sys.stderr.write(f"Delete {record.model_id} and its artifact? This cannot be undone. [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
         if answer.strip().lower() not in ("y", "yes"):
             sys.stderr.write("not deleted\n")
             return 1
@@ -86,10 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="pure JSON on stdout")
     show.set_defaults(handler=_show)
 
-    delete = commands.add_parser("delete", help="remove a model's record and artifact (audited)")
+    delete = commands.add_parser(
+        "delete", help="remove a model's record and artifact (audited); asks on a terminal unless --yes")
     delete.add_argument("model_id", metavar="MODEL_ID")
-    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    delete.add_argument("--json", action="store_true", help="pure JSON on stdout")
+    delete.add_argument("--yes", action="store_true",
+                        help="do not ask for confirmation (required when stdin is not a terminal)")
+    delete.add_argument("--json", action="store_true", help='pure JSON on stdout: {"deleted": MODEL_ID}')
     delete.set_defaults(handler=_delete)
 
     reproduce = commands.add_parser(
