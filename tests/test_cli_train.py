@@ -87,6 +87,11 @@ def test_models_list_show_reproduce_delete(capsys):
         (["--model", "mean_reversion", "--symbol", "AAPL", "--splits", "200"],
          "fold 1 trains on 70 bars but mean_reversion needs at least 121: "
          "use at most 28 splits or a longer date range."),
+        (["--model", "gradient_boosting", "--symbol", "AAPL", "--param", "macro_series=VIXCLS", "--start",
+          "2005-01-01", "--end", "2012-12-31", "--splits", "3"],
+         "macro series VIXCLS has values for 0.0% of the training bars (2005-03-31 to 2006-12-22); the "
+         "offline VIXCLS covers 2014-01-03 to 2019-01-03. Drop it from macro_series or change the date "
+         "range."),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--start", "01/02/2010"], "YYYY-MM-DD"),
         (["--model", "mean_reversion", "--symbol", "AAPL", "--cost-bps", "-3"], "cost_bps"),
     ],
