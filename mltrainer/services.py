@@ -11,11 +11,12 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mltrainer.errors import ComplianceError, InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,8 @@ INDICATORS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def indicator_overlays(bars: pd.DataFrame, names: list[str]) -> dict[str, pd.Series]:
     """Price-scale indicator lines for the named :data:`INDICATORS` (Bollinger gives upper and lower)."""
+    import pandas as pd
+
     from mltrainer import features
 
     out: dict[str, pd.Series] = {}
@@ -265,7 +268,6 @@ class ModelReview:
     regimes: pd.Series | None
     lookahead_dates: list[pd.Timestamp] | None
     lookahead_cuts: int
-    signature_ok: bool
 
 
 def model_review(model_id: str, check_lookahead: bool = True, lookahead_cuts: int = 10) -> ModelReview:
@@ -290,7 +292,7 @@ def model_review(model_id: str, check_lookahead: bool = True, lookahead_cuts: in
     return ModelReview(
         record=record, bars=bars, oos_equity=replay.equity, buy_and_hold_equity=replay.benchmark_equity,
         trades=replay.trades, replayed_metrics=replay.metrics, regimes=regimes, lookahead_dates=dates,
-        lookahead_cuts=lookahead_cuts, signature_ok=True,
+        lookahead_cuts=lookahead_cuts,
     )
 
 
@@ -312,6 +314,8 @@ class SignalHistory:
 
 def signal_history(model_id: str, symbol: str, n_bars: int = 250) -> SignalHistory:
     """The model's causal signals over the last ``n_bars`` bars of ``symbol`` (warm-up from earlier bars)."""
+    import pandas as pd
+
     from mltrainer.registry import get_registry
 
     if isinstance(n_bars, bool) or not isinstance(n_bars, int) or n_bars < 2:
@@ -328,6 +332,8 @@ def signal_history(model_id: str, symbol: str, n_bars: int = 250) -> SignalHisto
 
 def compare_models(model_ids: list[str]) -> dict[str, Any]:
     """Side-by-side OOS metrics (one column per model) and each model's OOS equity curve."""
+    import pandas as pd
+
     if len(model_ids) < 2:
         raise InvalidInputError("Pick at least two models to compare.")
     records = [get_model(m) for m in model_ids]
