@@ -115,7 +115,10 @@ with st.form("train_form"):
     submitted = st.form_submit_button("Train", type="primary", key="train_submit")
 
 if submitted:
-    request = dict(params=params, start=start, end=end, cost_bps=float(cost_bps), n_splits=int(splits))
+    # Only what the analyst changed: defaults stay the model's own (e.g. an empty macro list, not "").
+    defaults = {spec["name"]: spec["default"] for spec in by_type[model_type]["params"]}
+    changed = {name: value for name, value in params.items() if value != defaults[name]}
+    request = dict(params=changed, start=start, end=end, cost_bps=float(cost_bps), n_splits=int(splits))
     try:
         if background:
             st.session_state["train_job_id"] = services.submit_training_job(model_type, symbol, **request)

@@ -111,3 +111,12 @@ def test_background_job_trains_and_shows_the_same_results(page):
     record = services.get_model(status["model_id"])
     cards = {m.label: m.value for m in at.metric}
     assert cards["Sharpe ratio"] == format_metric("sharpe", record.metrics["sharpe"])
+
+
+def test_untouched_parameters_keep_the_models_own_defaults(page):
+    at = _fill(page("train").run(), model_type="gradient_boosting", start=dt.date(2009, 1, 1))
+    at.button(key="train_submit").click().run()
+    assert not at.exception and [e.value for e in at.error] == []
+    [record] = services.list_models()
+    # The text box shows "" for an empty macro list; the model must still get its own default.
+    assert record.params["macro_series"] == [] and record.params["n_estimators"] == 100
