@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import difflib
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from mltrainer.compliance._heuristics import (
@@ -105,9 +106,16 @@ class FileChecker(ast.NodeVisitor):
         self.type_checking = 0
         self.function_depth = 0
         self.version_gate = 0
-        if resolver.module(module_name) is None:
+        info = resolver.module(module_name)
+        if info is None:
             # Source given as text (not importable from the tree): resolve local bases from it.
             resolver.add_source_module(module_name, tree, is_package, "\n".join(source_lines))
+        # Installed third-party libraries legitimately import optional dependencies lazily; our own
+        # code and analysts' plugins (never under site-packages) get no such leniency.
+        origin = info.origin if info is not None else None
+        self.installed_library = bool(origin) and any(
+            part in ("site-packages", "dist-packages") for part in Path(origin).parts
+        )
         self._collect_bindings()
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -291,19 +299,18 @@ class FileChecker(ast.NodeVisitor):
         """Severity of an unresolvable import.
 
         critical by default. low when guarded (except ImportError, or the fallback in its handler),
-        type-only, version/platform-gated, skipped by ``pytest.importorskip`` in the same file, an
-        optional extra declared by the file's own distribution, or in an adapter module for that
-        package (its name is part of the file's path, e.g. ``compat/cupy/linalg.py``). medium for a
-        lazy import (inside a function) of another top-level package, or any import in a standalone
-        ``#!`` script with a ``__main__`` guard: the module loads and only that code path fails loudly
-        — the optional-dependency idiom.
+        type-only, version/platform-gated, or skipped by ``pytest.importorskip`` in the same file.
+        Only in an installed library (under site-packages), never in our code or plugins: low for an
+        optional extra its distribution declares or inside an adapter module named after the package
+        (``compat/cupy/linalg.py``); medium for a lazy import (inside a function) of another package
+        or any import in a ``#!`` script with a ``__main__`` guard — the optional-dependency idiom.
         """
         if self.import_guard or self.type_checking or self.version_gate:
             return "low"
-        if missing_top:
-            if missing_top in self.importorskip or missing_top in self.adapter_for:
-                return "low"
-            if self.top_package and norm(missing_top) in optional_extras(self.top_package):
+        if missing_top in self.importorskip:
+            return "low"
+        if missing_top and self.installed_library:
+            if missing_top in self.adapter_for or norm(missing_top) in optional_extras(self.top_package):
                 return "low"
             if (self.function_depth or self.is_script) and missing_top != self.top_package:
                 return "medium"

@@ -44,10 +44,10 @@ RULES: dict[str, Rule] = {
             "missing-module", "critical",
             "An import resolves neither to an installed module nor to the scanned tree. Low when "
             "guarded by try/except ImportError (or the fallback in its handler), inside `if "
-            "TYPE_CHECKING:`, version/platform-gated, skipped by pytest.importorskip, an optional extra "
-            "declared by the file's own distribution, or inside an adapter module named after the "
-            "package. Medium for a lazy import (inside a function) of another top-level package, or in "
-            "a standalone #! script: the module loads and only that code path fails loudly.",
+            "TYPE_CHECKING:`, version/platform-gated, or skipped by pytest.importorskip. In installed "
+            "libraries only (site-packages; never our code or plugins): low for an optional extra the "
+            "distribution declares or in an adapter module named after the package; medium for a lazy "
+            "import (inside a function) of another package, or in a standalone #! script.",
         ),
         _rule(
             "missing-name", "critical",

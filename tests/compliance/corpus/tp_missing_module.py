@@ -7,3 +7,8 @@ import os.nonexistent_child
 
 def score(bars):
     return np.mean(bars) + quantmagic_alpha_signals.alpha(bars) + secret_alpha(bars)
+
+
+def lazy():
+    import quantmagic_lazy_helpers
+    return quantmagic_lazy_helpers
