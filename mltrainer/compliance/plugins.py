@@ -139,6 +139,9 @@ class _PluginFinder(importlib.abc.MetaPathFinder):
     """Imports of ``mltrainer_plugins.<name>`` (e.g. unpickling a trained plugin model in a fresh
     process) go through the same scan as :func:`load_plugin`; a blocked file raises ImportError."""
 
+    #: The resolver skips finders that scan (and audit) as a side effect of being asked.
+    runs_compliance_scan = True
+
     def find_spec(self, fullname, path=None, target=None):
         prefix = _MODULE_PREFIX + "."
         if not fullname.startswith(prefix) or "." in fullname[len(prefix):]:
