@@ -273,11 +273,6 @@ def plugin_file():
         unregister_model_class("file_reversion")
 
 
-@pytest.mark.xfail(
-    reason="needs mltrainer.compliance.plugins to register the parent package 'mltrainer_plugins' in "
-           "sys.modules, otherwise plugin model classes cannot be pickled by reference",
-    strict=False,
-)
 def test_plugin_file_trains_until_it_changes(plugin_file):
     from mltrainer.compliance.plugins import load_plugin
     from mltrainer.errors import ComplianceBlockedError
