@@ -6,16 +6,11 @@ import datetime as dt
 import streamlit as st
 
 from mltrainer import services, ui
-from mltrainer.errors import MLTrainerError
+from mltrainer.errors import InvalidInputError, MLTrainerError
 
 ui.through_router()  # deep links straight after server start
 
 MIN_DATE, MAX_DATE = dt.date(1980, 1, 1), dt.date(2100, 12, 31)
-
-
-@st.cache_data(ttl="5m", show_spinner=False)
-def _model_types() -> list[dict]:
-    return services.model_types()
 
 
 @st.cache_data(ttl="5m", show_spinner=False)
@@ -28,7 +23,7 @@ def _init_state(types: list[dict], symbols: list[str]) -> None:
         "train_model_type": types[0]["model_type"] if types else None,
         "train_symbol": "AAPL" if "AAPL" in symbols else (symbols[0] if symbols else None),
         "train_start": None, "train_end": None, "train_cost_bps": 5.0, "train_splits": 5,
-        "train_background": False, "train_last_model_id": None, "train_job_id": None,
+        "train_background": False, "train_last_model_id": None, "train_job_id": None, "train_job_error": None,
     })
 
 
@@ -70,12 +65,14 @@ def _poll_job() -> None:
         st.rerun()
     elif job["state"] == "failed":
         st.session_state["train_job_id"] = None
-        st.error(job.get("error") or "The training job failed.")
+        reason = job.get("message") or job.get("error") or "no message"
+        st.session_state["train_job_error"] = f"Job {job_id} failed: {reason}"
+        st.rerun()
 
 
 st.title("Train a model")
 try:
-    types = _model_types()
+    types = services.model_types()  # not cached: an installed plugin adds a type at once
     symbols = _symbols()
 except MLTrainerError as exc:
     st.error(str(exc))
@@ -119,9 +116,13 @@ if submitted:
     defaults = {spec["name"]: spec["default"] for spec in by_type[model_type]["params"]}
     changed = {name: value for name, value in params.items() if value != defaults[name]}
     request = dict(params=changed, start=start, end=end, cost_bps=float(cost_bps), n_splits=int(splits))
+    st.session_state["train_job_error"] = None
     try:
+        if not symbol:
+            raise InvalidInputError("Pick a symbol, or type a ticker the data source offers.")
         if background:
-            st.session_state["train_job_id"] = services.submit_training_job(model_type, symbol, **request)
+            st.session_state["train_job_id"] = services.submit_training_job(
+                model_type, symbol, actor="dashboard", **request)
         else:
             bar = st.progress(0.0, text="starting")
             result = services.train_model(
@@ -134,6 +135,8 @@ if submitted:
 
 if jobs and st.session_state["train_job_id"]:
     _poll_job()
+if st.session_state["train_job_error"]:
+    st.error(st.session_state["train_job_error"])
 
 model_id = st.session_state["train_last_model_id"]
 if model_id:

@@ -120,3 +120,25 @@ def test_untouched_parameters_keep_the_models_own_defaults(page):
     [record] = services.list_models()
     # The text box shows "" for an empty macro list; the model must still get its own default.
     assert record.params["macro_series"] == [] and record.params["n_estimators"] == 100
+
+
+@pytest.mark.slow
+def test_failed_background_job_shows_its_reason(page):
+    from mltrainer.jobs.local import shutdown_local_pool
+
+    at = _fill(page("train").run(), model_type="momentum_breakout", start=dt.date(2012, 1, 3),
+               end=dt.date(2012, 6, 29))
+    at.checkbox(key="train_background").check()
+    at.button(key="train_submit").click().run()
+    job_id = at.session_state["train_job_id"]
+    try:
+        shutdown_local_pool(wait=True)
+    finally:
+        shutdown_local_pool(wait=False)
+    at.run()
+
+    assert not at.exception
+    assert services.job_status(job_id)["state"] == "failed"
+    assert len(at.error) == 1
+    assert at.error[0].value.startswith(f"Job {job_id} failed: ") and "needs at least" in at.error[0].value
+    assert services.list_models() == []
