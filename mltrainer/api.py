@@ -266,4 +266,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(_routes())
+    from mltrainer.jobs.api import router as jobs_router
+
+    # Background trainings and sweeps (the jobs package owns the routes; auth is the same as above).
+    app.include_router(jobs_router, dependencies=[Depends(_require_token)],
+                       responses={401: {"description": "Missing or invalid bearer token"}})
     return app

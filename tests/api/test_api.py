@@ -288,3 +288,10 @@ def test_serve_command_prints_a_generated_token_once_and_serves(tmp_path):
         proc.wait(timeout=30)
     rest = proc.stderr.read()
     assert tokens[0] not in rest  # printed once only
+
+
+def test_job_routes_are_mounted_behind_the_same_auth(bare_client):
+    assert bare_client.get("/api/jobs").status_code == 401
+    assert bare_client.get("/api/jobs", headers=AUTH).json() == []
+    missing = safe(bare_client.get("/api/jobs/no-such-job", headers=AUTH))
+    assert missing.status_code == 404 and missing.json()["error"] == "JobNotFoundError"
