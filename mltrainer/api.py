@@ -197,15 +197,17 @@ def _routes() -> APIRouter:
 
     @router.post("/models/predict", tags=["predictions"], summary="Latest signal of a model for a symbol")
     def predict(body: PredictRequest) -> JSONResponse:
-        return _json(services.predict(body.model_id, body.symbol, use_cache=body.use_cache).to_dict())
+        prediction = services.predict(body.model_id, body.symbol, use_cache=body.use_cache, actor="api")
+        return _json(prediction.to_dict())
 
     @router.post("/models/predict/bulk", tags=["predictions"], summary="Latest signals for many symbols")
     def predict_bulk(body: BulkPredictRequest) -> JSONResponse:
-        return _json(services.predict_bulk(body.model_id, body.symbols).to_dict())
+        return _json(services.predict_bulk(body.model_id, body.symbols, actor="api").to_dict())
 
     @router.post("/models/predict/ensemble", tags=["predictions"], summary="Weighted blend of several models")
     def predict_ensemble(body: EnsembleRequest) -> JSONResponse:
-        return _json(services.predict_ensemble(body.model_ids, body.symbol, weights=body.weights).to_dict())
+        result = services.predict_ensemble(body.model_ids, body.symbol, weights=body.weights, actor="api")
+        return _json(result.to_dict())
 
     @router.get("/models/predictions/status", tags=["predictions"], summary="Prediction service status")
     def prediction_status() -> JSONResponse:

@@ -151,16 +151,18 @@ def get_prediction_service():
     return _get()
 
 
-def predict(model_id: str, symbol: str, use_cache: bool = True):
-    return get_prediction_service().predict(model_id, symbol, use_cache=use_cache)
+def predict(model_id: str, symbol: str, use_cache: bool = True, actor: str = "user"):
+    return get_prediction_service().predict(model_id, symbol, use_cache=use_cache, actor=actor)
 
 
-def predict_bulk(model_id: str, symbols: list[str]):
-    return get_prediction_service().predict_bulk(model_id, symbols)
+def predict_bulk(model_id: str, symbols: list[str], use_cache: bool = True, actor: str = "user"):
+    return get_prediction_service().predict_bulk(model_id, symbols, use_cache=use_cache, actor=actor)
 
 
-def predict_ensemble(model_ids: list[str], symbol: str, weights=None):
-    return get_prediction_service().predict_ensemble(model_ids, symbol, weights=weights)
+def predict_ensemble(model_ids: list[str], symbol: str, weights=None, use_cache: bool = True,
+                     actor: str = "user"):
+    return get_prediction_service().predict_ensemble(model_ids, symbol, weights=weights, use_cache=use_cache,
+                                                     actor=actor)
 
 
 # -- compliance and audit -----------------------------------------------------------------------------

@@ -25,7 +25,8 @@ def _split(text: str) -> list[str]:
 
 def _predict(args: argparse.Namespace) -> int:
     if args.symbols is not None:
-        result = services.predict_bulk(args.model_id, _split(args.symbols))
+        result = services.predict_bulk(args.model_id, _split(args.symbols), use_cache=not args.no_cache,
+                                       actor="cli")
         data = result.to_dict()
         if args.json:
             emit({"predictions": data["predictions"], "errors": data["errors"]}, True)
@@ -37,7 +38,7 @@ def _predict(args: argparse.Namespace) -> int:
             for symbol, message in data["errors"].items():
                 sys.stdout.write(f"{symbol:<8} error: {message}\n")
         return 0 if data["predictions"] else 1
-    prediction = services.predict(args.model_id, args.symbol, use_cache=not args.no_cache)
+    prediction = services.predict(args.model_id, args.symbol, use_cache=not args.no_cache, actor="cli")
     emit(prediction.to_dict(), args.json)
     return 0
 
@@ -46,7 +47,7 @@ def _ensemble(args: argparse.Namespace) -> int:
     weights = args.weights
     if weights is not None and weights.strip().lower() not in ("oos", "equal"):
         weights = _split(weights)  # numbers are validated (finite, >= 0) by the ensemble itself
-    result = services.predict_ensemble(_split(args.model_ids), args.symbol, weights=weights)
+    result = services.predict_ensemble(_split(args.model_ids), args.symbol, weights=weights, actor="cli")
     emit(result.to_dict(), args.json)
     return 0
 

@@ -295,3 +295,16 @@ def test_job_routes_are_mounted_behind_the_same_auth(bare_client):
     assert bare_client.get("/api/jobs", headers=AUTH).json() == []
     missing = safe(bare_client.get("/api/jobs/no-such-job", headers=AUTH))
     assert missing.status_code == 404 and missing.json()["error"] == "JobNotFoundError"
+
+
+def test_api_predictions_are_audited_as_the_api(client, models_home):
+    from mltrainer.audit import get_audit_trail
+
+    model_id = models_home.ids["mean_reversion"]
+    assert client.post("/api/models/predict", json={"model_id": model_id, "symbol": "AAPL"},
+                       headers=AUTH).status_code == 200
+    assert client.post("/api/models/predict/bulk", json={"model_id": model_id, "symbols": ["AAPL", "IBM"]},
+                       headers=AUTH).status_code == 200
+    records = get_audit_trail().log(limit=2, action="prediction")
+    assert [r["actor"] for r in records] == ["api", "api"]
+    assert all(r["target"].startswith(model_id) or model_id in str(r["details"]) for r in records)
