@@ -15,6 +15,7 @@ file locations are derived from it.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         populate_by_name=True,
+        frozen=True,
     )
 
     home: Path = Field(default=Path("~/.mltrainer"), description="Root of every file mlTrainer writes.")
@@ -137,10 +139,41 @@ class Settings(BaseSettings):
         }
 
 
+_ENV_KEYS_OUTSIDE_PREFIX = ("POLYGON_API_KEY", "FRED_API_KEY")
+_cache_lock = threading.Lock()
+_cached: tuple[tuple, Settings] | None = None
+
+
+def _environment_key() -> tuple:
+    """Everything settings are read from: the relevant environment and the .env file's identity."""
+    env = tuple(sorted((k, v) for k, v in os.environ.items()
+                       if k.startswith("MLTRAINER_") or k in _ENV_KEYS_OUTSIDE_PREFIX))
+    env_file = os.environ.get("MLTRAINER_ENV_FILE", ".env") or None
+    stamp = None
+    if env_file:
+        try:
+            st = os.stat(os.path.abspath(env_file))
+            stamp = (os.path.abspath(env_file), st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = (os.path.abspath(env_file), None, None)
+    return env, stamp
+
+
 def get_settings(**overrides: object) -> Settings:
-    """Return the current settings (environment read on every call, so tests may change it)."""
+    """Return the current settings.
+
+    The environment (and ``.env``) is consulted on every call, so a changed variable takes effect at
+    once (tests rely on it); the parsed object is reused while nothing it was read from changed, which
+    keeps this off the hot path of bulk predictions (building Settings costs ~2 ms). Settings are frozen.
+    """
+    global _cached
+    key = _environment_key() if not overrides else None
+    if key is not None:
+        with _cache_lock:
+            if _cached is not None and _cached[0] == key:
+                return _cached[1]
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ConfigError:
         raise
     except Exception as exc:  # pydantic ValidationError: name the field, never echo secret values
@@ -152,3 +185,7 @@ def get_settings(**overrides: object) -> Settings:
                 parts.append(f"{loc}: {err.get('msg', 'invalid value')}")
             raise ConfigError("Invalid mlTrainer setting — " + "; ".join(parts)) from None
         raise
+    if key is not None:
+        with _cache_lock:
+            _cached = (key, settings)
+    return settings

@@ -269,6 +269,9 @@ def plugin_file():
     path = folder / "file_reversion.py"
     path.write_text(_PLUGIN_SOURCE)
     yield path
+    from mltrainer.compliance.plugins import unload_plugins
+
+    unload_plugins()
     if "file_reversion" in available_model_types():
         unregister_model_class("file_reversion")
 

@@ -239,12 +239,14 @@ def load_plugins(actor: str = "system") -> list[PluginStatus]:
 
 def unload_plugins() -> list[str]:
     """Unregister every plugin model type loaded from files (before reloading, and in tests)."""
-    from mltrainer.models import unregister_model_class
+    from mltrainer.models import available_model_types, unregister_model_class
 
     with _lock:
         types = list(_loaded)
+        registered = set(available_model_types())
         for model_type in types:
-            unregister_model_class(model_type)
+            if model_type in registered:  # it may have been unregistered directly since it was loaded
+                unregister_model_class(model_type)
             _loaded.pop(model_type)
     return types
 
