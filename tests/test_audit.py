@@ -12,7 +12,7 @@ from sqlalchemy import text
 from mltrainer.audit import GENESIS_HASH, get_audit_trail, record_hash
 from mltrainer.cli import main
 from mltrainer.db import dispose_engines, get_engine
-from mltrainer.errors import InvalidInputError
+from mltrainer.errors import AuditError, InvalidInputError
 
 
 def _trail_of(n: int):
@@ -91,10 +91,110 @@ def test_inserted_record_is_detected_even_with_a_valid_own_hash():
     forged = {"seq": 3, "timestamp": "2024-01-02T00:00:00+00:00", "actor": "mallory",
               "action": "override.grant", "target": "fp", "details": {}, "prev_hash": before[2]["hash"]}
     forged["hash"] = record_hash(forged)
-    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash) "
-         "VALUES (:seq, :timestamp, :actor, :action, :target, '{}', :prev_hash, :hash)",
-         **{k: v for k, v in forged.items() if k != "details"})
-    assert trail.verify() == {"ok": False, "records": 5, "first_bad_index": 3}
+    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash, mac) "
+         "VALUES (:seq, :timestamp, :actor, :action, :target, '{}', :prev_hash, :hash, :mac)",
+         mac="0" * 64, **{k: v for k, v in forged.items() if k != "details"})
+    # Without the key its mac cannot be right, so the forgery itself (position 2) is reported, not only
+    # the break it causes in the next record.
+    assert trail.verify() == {"ok": False, "records": 5, "first_bad_index": 2}
+
+
+@pytest.mark.parametrize(("where", "remaining"), [("seq = 5", 4), ("seq >= 4", 3), ("1 = 1", 0)])
+def test_records_cut_from_the_end_are_detected_against_the_anchor(where, remaining):
+    trail = _trail_of(5)
+    _sql(f"DELETE FROM audit_log WHERE {where}")
+    # The first missing position is the first bad one.
+    assert trail.verify() == {"ok": False, "records": remaining, "first_bad_index": remaining}
+
+
+def test_an_append_after_a_cut_tail_keeps_the_gap_visible():
+    trail = _trail_of(5)
+    _sql("DELETE FROM audit_log WHERE seq >= 4")
+    entry = trail.record("model.delete", "m", actor="mallory")
+    assert entry["seq"] == 6  # chained to the anchor, not to the surviving last row
+    assert trail.verify() == {"ok": False, "records": 4, "first_bad_index": 3}
+
+
+def test_a_chain_recomputed_without_the_key_is_detected():
+    trail = _trail_of(5)
+    rows = sorted(trail.log(), key=lambda r: r["seq"])
+    rows[1]["actor"] = "mallory"
+    prev = rows[0]["hash"]
+    for row in rows[1:]:  # everything a database user can recompute: hashes, links and the anchor's hash
+        row["prev_hash"] = prev
+        row["hash"] = prev = record_hash(row)
+        _sql("UPDATE audit_log SET actor=:actor, prev_hash=:prev_hash, hash=:hash WHERE seq=:seq",
+             actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"], seq=row["seq"])
+    _sql("UPDATE audit_head SET hash=:hash", hash=prev)
+    assert trail.verify() == {"ok": False, "records": 5, "first_bad_index": 1}
+
+
+def test_a_copied_mac_does_not_vouch_for_another_record():
+    trail = _trail_of(3)
+    _sql("UPDATE audit_log SET mac=(SELECT mac FROM audit_log WHERE seq=1) WHERE seq=2")
+    assert trail.verify()["first_bad_index"] == 1
+
+
+@pytest.mark.parametrize("tamper", ["DELETE FROM audit_head", "UPDATE audit_head SET seq = 3",
+                                    "UPDATE audit_head SET hmac = '" + "0" * 64 + "'"])
+def test_a_missing_or_forged_anchor_fails_verify_and_blocks_appends(tamper):
+    trail = _trail_of(5)
+    _sql("DELETE FROM audit_log WHERE seq >= 4")
+    _sql(tamper)
+    assert trail.verify() == {"ok": False, "records": 3, "first_bad_index": 3}
+    # Appending would re-sign the tampered state and erase the evidence.
+    with pytest.raises(AuditError, match="audit verify"):
+        trail.record("prediction", "x")
+    assert trail.verify()["records"] == 3
+
+
+def test_records_appended_beyond_the_anchor_block_appends():
+    trail = _trail_of(3)
+    _sql("UPDATE audit_head SET seq = 2")
+    with pytest.raises(AuditError, match="anchor"):
+        trail.record("prediction", "x")
+
+
+def test_the_anchor_names_the_newest_record():
+    trail = _trail_of(3)
+    with get_engine().connect() as conn:
+        head = conn.execute(text("SELECT id, seq, hash FROM audit_head")).all()
+    assert [tuple(h) for h in head] == [(1, 3, trail.log(limit=1)[0]["hash"])]
+
+
+def test_a_different_signing_key_fails_verify(monkeypatch):
+    _trail_of(2)
+    monkeypatch.setenv("MLTRAINER_SIGNING_KEY", "another-key-of-enough-length")
+    assert get_audit_trail().verify() == {"ok": False, "records": 2, "first_bad_index": 0}
+
+
+def test_upgrading_a_database_with_records_signs_and_anchors_them(mltrainer_home):
+    """Records written before the anchor existed (revision 0003) are signed by the migration."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from mltrainer.migrations import alembic_config
+
+    mltrainer_home.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{mltrainer_home / 'mltrainer.db'}"
+    first = {"seq": 1, "timestamp": "2026-01-02T00:00:00+00:00", "actor": "a", "action": "model.train",
+             "target": "m", "details": {}, "prev_hash": GENESIS_HASH}
+    first["hash"] = record_hash(first)
+    second = dict(first, seq=2, action="prediction", prev_hash=first["hash"])
+    second["hash"] = record_hash(second)
+    raw = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with raw.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        for row in (first, second):
+            conn.execute(text("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, "
+                              "hash) VALUES (:seq, :timestamp, :actor, :action, :target, '{}', :prev_hash, :hash)"),
+                         {k: v for k, v in row.items() if k != "details"})
+    raw.dispose()
+    trail = get_audit_trail()
+    assert trail.verify() == {"ok": True, "records": 2, "first_bad_index": None}
+    assert trail.record("prediction", "m")["seq"] == 3
+    _sql("DELETE FROM audit_log WHERE seq = 3")
+    assert trail.verify() == {"ok": False, "records": 2, "first_bad_index": 2}
 
 
 def test_reordered_records_are_detected():
@@ -108,8 +208,8 @@ def test_reordered_records_are_detected():
 def test_appended_forgery_with_wrong_hash_is_detected():
     trail = _trail_of(2)
     last = trail.log(limit=1)[0]
-    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash) "
-         "VALUES (3, 't', 'm', 'model.delete', 'x', '{}', :prev, :bad)", prev=last["hash"], bad="f" * 64)
+    _sql("INSERT INTO audit_log (seq, timestamp, actor, action, target, details, prev_hash, hash, mac) "
+         "VALUES (3, 't', 'm', 'model.delete', 'x', '{}', :prev, :bad, :bad)", prev=last["hash"], bad="f" * 64)
     assert trail.verify()["first_bad_index"] == 2
 
 
