@@ -132,9 +132,13 @@ def get_model(model_id: str):
 
 
 def delete_model(model_id: str, actor: str = "user") -> None:
+    """Delete a model from the registry; the prediction service forgets it and its cached predictions."""
     from mltrainer.registry import get_registry
 
-    get_registry().delete(model_id, actor=actor)
+    try:
+        get_registry().delete(model_id, actor=actor)
+    finally:  # also when it was already gone: nothing of it may stay served
+        get_prediction_service().unload(model_id, drop_cached=True)
 
 
 def reproduce_model(model_id: str) -> dict[str, Any]:

@@ -65,6 +65,16 @@ class PredictionCache(abc.ABC):
     def clear(self) -> None:
         """Drop every entry this cache holds (and reset nothing else)."""
 
+    def delete_model(self, model_id: str) -> int:
+        """Drop every entry of ``model_id`` (its model was deleted); returns how many were dropped.
+
+        Not abstract so existing backends keep working; the service never consults the cache for a
+        model that is no longer registered, so a backend without it only holds dead entries until
+        their TTL. Backends should override it.
+        """
+        log.debug("%s cache cannot drop the entries of %s; they expire with their TTL", self.backend, model_id)
+        return 0
+
     @abc.abstractmethod
     def stats(self) -> dict[str, Any]:
         """``{backend, size, hits, misses, healthy, warning}``; ``warning`` is ``None`` when healthy."""
@@ -123,6 +133,14 @@ class InProcessCache(PredictionCache):
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def delete_model(self, model_id: str) -> int:
+        prefix = f"{CACHE_KEY_PREFIX}:{model_id}:"  # the model's part of prediction_cache_key
+        with self._lock:
+            doomed = [k for k in self._entries if k.startswith(prefix)]
+            for k in doomed:
+                del self._entries[k]
+        return len(doomed)
 
     def stats(self) -> dict[str, Any]:
         now = self._clock()

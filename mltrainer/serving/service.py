@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -55,6 +55,7 @@ __all__ = [
     "BULK_WORKERS",
     "SYMBOL_PATTERN",
     "AS_OF_TTL_SECONDS",
+    "SERVABLE_RECHECK_SECONDS",
 ]
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,15 @@ _SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 #: this window is picked up at most this late; loading bars costs ~1 ms per symbol, which would
 #: otherwise dominate a cached bulk request.
 AS_OF_TTL_SECONDS = 60.0
+#: Seconds a passed "may this loaded model still be served?" check (model still registered; plugin
+#: types still pass ``check_plugin``) is trusted while the audit trail shows no model deletion, override
+#: or plugin change since. The time bound catches what writes no audit record: an override reaching its
+#: expiry date, a plugin file edited on disk.
+SERVABLE_RECHECK_SECONDS = 2.0
+#: Audit actions after which every loaded model is checked again before it serves. Not
+#: ``override.use``: a passing check of an overridden plugin writes it, and must not force the next.
+_INVALIDATING_ACTIONS = ("model.delete", "override.grant", "override.revoke", "plugin.load",
+                         "plugin.blocked")
 _INTERNAL_ERROR = "Internal error while predicting {symbol}; the incident was logged."
 
 
@@ -107,6 +117,9 @@ class _LoadedModel:
     calibration: Any
     oos_returns: pd.Series | None
     loaded_at: str
+    #: Audit generation and service-clock deadline of the last passed servability check.
+    checked_generation: int | None = None
+    checked_until: float = field(default=-math.inf)
 
 
 class PredictionService:
@@ -167,29 +180,47 @@ class PredictionService:
         """
         return self._summary(self._get_loaded(_normalise_model_id(model_id)))
 
-    def unload(self, model_id: str) -> bool:
-        """Forget a loaded model; ``True`` if it was loaded."""
+    def unload(self, model_id: str, drop_cached: bool = False) -> bool:
+        """Forget a loaded model; ``True`` if it was loaded.
+
+        ``drop_cached`` also removes the model's cached predictions (a deleted model must leave
+        nothing behind that could be served).
+        """
+        model_id = str(model_id).strip()
         with self._lock:
-            return self._models.pop(str(model_id).strip(), None) is not None
+            was_loaded = self._models.pop(model_id, None) is not None
+        if drop_cached:
+            self._cache.delete_model(model_id)
+        return was_loaded
 
     def _get_loaded(self, model_id: str) -> _LoadedModel:
+        """The loaded model, loading it on first use; confirms on every call that it may still be served."""
         with self._lock:
             entry = self._models.get(model_id)
             if entry is not None:
                 self._models.move_to_end(model_id)
-                return entry
+        if entry is not None:
+            self._confirm_servable(entry)
+            return entry
+        with self._lock:
             load_lock = self._load_locks.setdefault(model_id, threading.Lock())
         with load_lock:  # one load per model even when concurrent requests race on it
             with self._lock:
                 entry = self._models.get(model_id)
                 if entry is not None:
                     self._models.move_to_end(model_id)
-                    return entry
+            if entry is not None:
+                self._confirm_servable(entry)
+                return entry
             try:
+                # Read before the checks of the load, so a change while loading forces a re-check.
+                generation = self._servable_generation()
                 entry = self._load_from_registry(model_id)
             finally:
                 with self._lock:  # also after a failed load, so unknown ids leave nothing behind
                     self._load_locks.pop(model_id, None)
+            entry.checked_generation = generation
+            entry.checked_until = self._clock() + SERVABLE_RECHECK_SECONDS
             with self._lock:
                 self._models[model_id] = entry
                 self._models.move_to_end(model_id)
@@ -198,6 +229,50 @@ class PredictionService:
                     log.info("evicted model %s (max_loaded_models=%d)", evicted,
                              self._settings.max_loaded_models)
         return entry
+
+    def _servable_generation(self) -> int:
+        """Newest audit ``seq`` of an action that can make a loaded model unservable (0 if none).
+
+        One indexed ``max(seq)`` query per request: a deletion, override change or plugin event in
+        any process is seen by the next request here.
+        """
+        from sqlalchemy import func, select
+
+        from mltrainer.audit import AuditRecord
+        from mltrainer.db import get_engine
+
+        stmt = select(func.max(AuditRecord.seq)).where(AuditRecord.action.in_(_INVALIDATING_ACTIONS))
+        try:
+            with get_engine(self._settings).connect() as conn:
+                newest = conn.execute(stmt).scalar()
+        except MLTrainerError:
+            raise
+        except Exception as exc:
+            raise ServingError(
+                f"Could not confirm that models may still be served ({type(exc).__name__}); check that "
+                "the metadata database is reachable."
+            ) from exc
+        return int(newest or 0)
+
+    def _confirm_servable(self, entry: _LoadedModel) -> None:
+        """Refuse a loaded model that was deleted or whose plugin no longer passes its compliance check.
+
+        Skipped while nothing relevant was audited since the last passed check and that check is less
+        than :data:`SERVABLE_RECHECK_SECONDS` old. A refused model is unloaded and its cached
+        predictions dropped.
+        """
+        generation = self._servable_generation()
+        if entry.checked_generation == generation and self._clock() < entry.checked_until:
+            return
+        try:
+            record = self.registry.get(entry.model_id)  # ModelNotFoundError once deleted
+            self._check_servable(record)  # ComplianceBlockedError once the override is gone
+        except MLTrainerError:
+            log.info("model %s may no longer be served; unloaded", entry.model_id)
+            self.unload(entry.model_id, drop_cached=True)
+            raise
+        entry.checked_generation = generation
+        entry.checked_until = self._clock() + SERVABLE_RECHECK_SECONDS
 
     def _load_from_registry(self, model_id: str) -> _LoadedModel:
         registry = self.registry
