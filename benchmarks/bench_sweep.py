@@ -9,6 +9,8 @@ Each configuration gets a fresh deployment: a new PostgreSQL schema (SQLite unde
 x grid, real offline bars, 5 bps, 3 walk-forward folds) is submitted and timed until every trial has
 finished. Reported per configuration: wall seconds, trials per minute, mean seconds per trial (from
 the jobs' own start/finish stamps) and the speed-up over one worker. Worker start-up is not timed.
+For scale, the script also measures the CPU ceiling: how much more pure-Python work N processes get
+done than one on this machine at that moment (a shared machine may give far less than N).
 
 Results go to ``benchmarks/results/bench_sweep.json``; a markdown table is printed.
 Needs Redis on 127.0.0.1:6379 (``MLTRAINER_BENCH_REDIS_URL`` to change it).
@@ -64,6 +66,28 @@ def _wait(predicate, timeout: float, what: str, interval: float = 0.1):
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(interval)
     return value
+
+
+def _spin(n: int) -> float:
+    started = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return time.perf_counter() - started
+
+
+def parallel_ceiling(n_processes: int, loops: int = 20_000_000) -> float:
+    """How much faster ``n_processes`` CPU-bound processes get through a fixed amount of pure-Python work
+    than one process, on this machine right now: the best speed-up any n-worker setup can show here."""
+    import multiprocessing
+
+    one = _spin(loops)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(n_processes) as pool:
+        started = time.perf_counter()
+        pool.map(_spin, [loops] * n_processes)
+        many = time.perf_counter() - started
+    return round(n_processes * one / many, 2)
 
 
 def run_configuration(n_workers: int, args: argparse.Namespace, grid: dict[str, list]) -> dict:
@@ -157,6 +181,7 @@ def main() -> int:
         result["mean_trial_seconds"] = round(sum(per_trial) / len(per_trial), 2) if per_trial else None
         runs.append(result)
         print(f"{n} worker(s): {result['trials']} trials in {result['wall_seconds']} s", file=sys.stderr)
+    ceiling = {n: parallel_ceiling(n) for n in (r["workers"] for r in runs) if n > 1}
     base = runs[0]["wall_seconds"]
     for r in runs:
         r["speedup_vs_first"] = round(base / r["wall_seconds"], 2)
@@ -164,13 +189,19 @@ def main() -> int:
         "command": "python benchmarks/bench_sweep.py " + " ".join(sys.argv[1:]),
         "model": args.model, "symbols": args.symbols, "grid": grid, "start": args.start, "end": args.end,
         "n_splits": 3, "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                   "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
+                                   "load_average_1m_at_end": round(os.getloadavg()[0], 2),
+                                   "cpu_parallel_speedup_ceiling": ceiling,
+                                   "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS",
+                                                                                 "OPENBLAS_NUM_THREADS")}},
         "runs": runs,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print("| workers | trials | wall s | trials/min | mean s/trial | speed-up |")
     print("|---|---|---|---|---|---|")
+    for n, value in ceiling.items():
+        print(f"CPU ceiling on this machine now: {n} processes do {value}x the pure-Python work of one",
+              file=sys.stderr)
     for r in runs:
         print(f"| {r['workers']} | {r['trials']} | {r['wall_seconds']} | {r['trials_per_minute']} | "
               f"{r['mean_trial_seconds']} | {r['speedup_vs_first']}x |")
