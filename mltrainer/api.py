@@ -12,7 +12,8 @@ Errors map the exception tree to status codes (see :func:`status_for`): unknown 
 may not be served -> 409, an unavailable or misbehaving provider/database -> 503, anything unexpected
 -> 500 with a generic message. Responses never contain tracebacks or raw exception text:
 ``MLTrainerError`` messages are user-safe by contract; everything else is logged server-side only.
-Request bodies over 1 MB get 413 unread.
+Request bodies over 1 MB get 413 (by Content-Length unread; a chunked body once 1 MB has arrived); a
+request without a valid token gets 401 before its body is read.
 
 The app serves models, data and caches from the environment's settings through the services façade
 (one process-wide prediction service); ``settings`` given to :func:`create_app` set the API tokens.
@@ -27,7 +28,7 @@ import secrets
 import sys
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -140,21 +141,25 @@ def _tokens(settings: Settings) -> tuple[list[bytes], str | None]:
     return [generated.encode()], generated
 
 
+_AUTH_DETAIL = ("Missing or invalid bearer token; send 'Authorization: Bearer <token>' with a token from "
+                "MLTRAINER_API_TOKENS.")
+
+
+def _token_ok(presented: bytes, tokens: list[bytes]) -> bool:
+    ok = False
+    for token in tokens:  # no early exit: time does not depend on which matched
+        ok |= hmac.compare_digest(presented, token)
+    return bool(presented) and ok
+
+
 _bearer = HTTPBearer(auto_error=False, description="Token from MLTRAINER_API_TOKENS (or printed at start).")
 
 
 def _require_token(request: Request,
                    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    from fastapi import HTTPException
-
     presented = credentials.credentials.encode() if credentials and credentials.credentials else b""
-    ok = False
-    for token in request.app.state.api_tokens:  # no early exit: time does not depend on which matched
-        ok |= hmac.compare_digest(presented, token)
-    if not presented or not ok:
-        raise HTTPException(status_code=401, detail="Missing or invalid bearer token; send "
-                            "'Authorization: Bearer <token>' with a token from MLTRAINER_API_TOKENS.",
-                            headers={"WWW-Authenticate": "Bearer"})
+    if not _token_ok(presented, request.app.state.api_tokens):
+        raise HTTPException(status_code=401, detail=_AUTH_DETAIL, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _json(data: Any, status_code: int = 200) -> JSONResponse:
@@ -221,10 +226,53 @@ def _routes() -> APIRouter:
     return router
 
 
-class _BodySizeLimit:
-    """Refuse request bodies over ``max_bytes`` (by Content-Length) with 413 before they are read.
+class _BearerAuth:
+    """401 for an ``/api`` request without a valid bearer token, before its body is read.
 
-    A plain ASGI middleware: the largest valid request (500 symbols) is a few kB, and this check costs
+    Route dependencies run after FastAPI has parsed the body, so an unauthenticated malformed body
+    would otherwise get a 422 describing the API's fields. The route dependency stays too: it puts
+    the scheme in the OpenAPI document.
+    """
+
+    def __init__(self, app: Any, tokens: list[bytes]):
+        self.app = app
+        self.tokens = tokens
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == "/api" or path.startswith("/api/"):
+            presented = b""
+            for name, value in scope.get("headers", ()):
+                if name == b"authorization":
+                    scheme, _, credentials = value.partition(b" ")
+                    if scheme.lower() == b"bearer":
+                        presented = credentials.strip()
+                    break
+            if not _token_ok(presented, self.tokens):
+                response = JSONResponse({"detail": _AUTH_DETAIL, "error": "Unauthorized"}, status_code=401,
+                                        headers={"WWW-Authenticate": "Bearer"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class _BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a body streams past the limit (FastAPI re-raises HTTPExceptions
+    met while reading the body, so it arrives at its handler rather than as a parse error)."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(status_code=413, detail=f"Request body too large; the limit is {max_bytes} bytes.")
+
+
+def _too_large_response(exc: _BodyTooLarge) -> JSONResponse:
+    return JSONResponse({"detail": exc.detail, "error": "PayloadTooLarge"}, status_code=413)
+
+
+class _BodySizeLimit:
+    """413 for request bodies over ``max_bytes``: by Content-Length before reading, and by counting the
+    bytes actually received (a chunked body has no Content-Length).
+
+    A plain ASGI middleware: the largest valid request (500 symbols) is a few kB, and this costs
     nothing on the hot path, unlike an ``@app.middleware("http")`` wrapper.
     """
 
@@ -233,14 +281,37 @@ class _BodySizeLimit:
         self.max_bytes = int(max_bytes)
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for name, value in scope.get("headers", ()):
-                if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                    detail = f"Request body too large; the limit is {self.max_bytes} bytes."
-                    response = JSONResponse({"detail": detail, "error": "PayloadTooLarge"}, status_code=413)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
+                await _too_large_response(_BodyTooLarge(self.max_bytes))(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge as exc:  # read outside a route (no handler met it)
+            if started:
+                raise
+            await _too_large_response(exc)(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -261,7 +332,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sys.stderr.flush()
     _register_error_handlers(app)
 
+    async def on_body_too_large(request: Request, exc: _BodyTooLarge) -> JSONResponse:
+        return _too_large_response(exc)
+
+    app.add_exception_handler(_BodyTooLarge, on_body_too_large)
     app.add_middleware(_BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(_BearerAuth, tokens=tokens)  # added last: runs first, before any body is read
 
     @app.get("/health", tags=["health"], summary="Liveness (no auth)")
     def health() -> dict[str, str]:
