@@ -72,7 +72,8 @@ ModelType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
                                              pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
 ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64,
                                              pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Weight = Annotated[float, Field(allow_inf_nan=False)]
+# Strict: JSON true/false or "2" is a client mistake to report, not 1.0/0.0/2.0 (integers stay valid).
+Weight = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
 
 class _Request(BaseModel):
