@@ -53,13 +53,16 @@ from mltrainer.errors import (
 from mltrainer.serving.ensemble import MAX_ENSEMBLE_MODELS
 from mltrainer.serving.service import SYMBOL_PATTERN
 
-__all__ = ["create_app", "status_for", "MAX_API_BULK_SYMBOLS", "MAX_BODY_BYTES", "TOKEN_ENV"]
+__all__ = ["create_app", "status_for", "MAX_API_BULK_SYMBOLS", "MAX_BULK_SYMBOL_CHARS", "MAX_BODY_BYTES",
+           "TOKEN_ENV"]
 
 log = logging.getLogger(__name__)
 
 #: Most symbols one ``/api/models/predict/bulk`` request may carry.
 MAX_API_BULK_SYMBOLS = 500
 TOKEN_ENV = "MLTRAINER_API_TOKENS"
+#: Longest string accepted as one bulk symbol; shorter malformed ones are reported per symbol.
+MAX_BULK_SYMBOL_CHARS = 200
 #: Largest request body accepted (bytes); larger ones get 413 without being read.
 MAX_BODY_BYTES = 1_000_000
 _GENERIC_500 = "Internal server error; it has been logged. Please retry or contact the operator."
@@ -100,9 +103,9 @@ class PredictRequest(_Request):
 
 class BulkPredictRequest(_Request):
     model_id: ModelId
-    # Any short string: a malformed ticker is reported in ``errors`` like an unknown one; it never fails
-    # the batch.
-    symbols: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] = Field(
+    # Any string (bounded only against abuse): an empty or malformed ticker is reported in ``errors``
+    # like an unknown one; it never fails the batch.
+    symbols: list[Annotated[str, StringConstraints(max_length=MAX_BULK_SYMBOL_CHARS)]] = Field(
         min_length=1, max_length=MAX_API_BULK_SYMBOLS,
         description="Tickers; each one that cannot be predicted is reported in 'errors' with its reason.")
 

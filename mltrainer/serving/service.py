@@ -453,7 +453,7 @@ class PredictionService:
             try:
                 symbol = normalise_symbol(raw)
             except InvalidInputError as exc:
-                errors[str(raw)[:30]] = str(exc)
+                errors[str(raw)[:200]] = str(exc)  # keyed as sent, so the caller can match it
                 continue
             if symbol not in ordered:
                 ordered.append(symbol)
