@@ -21,11 +21,13 @@ The app serves models, data and caches from the environment's settings through t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 import logging
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
@@ -321,7 +323,15 @@ class _BodySizeLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API. With no ``MLTRAINER_API_TOKENS`` a token is generated and printed once to stderr."""
     settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Built now rather than by the first request, so status() uptime counts from server start.
+        services.get_prediction_service()
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="mlTrainer API",
         version=__version__,
         description="Train trading-signal models on real market data, validated out of sample, and serve "
