@@ -136,10 +136,13 @@ def parse_weights(model_ids: Sequence[str], weights: Any) -> WeightSpec:
 
 def normalise_weights(weights: Mapping[str, float]) -> dict[str, float]:
     """Scale non-negative weights to sum to 1 (raises ``EnsembleError`` when they sum to 0)."""
-    total = float(sum(weights.values()))
-    if not total > 0:
+    largest = max((float(w) for w in weights.values()), default=0.0)
+    if not largest > 0:
         raise EnsembleError("Ensemble weights sum to zero; at least one weight must be positive.")
-    return {m: float(w) / total for m, w in weights.items()}
+    # Dividing by the largest first keeps huge finite weights (1e308 + 1e308 = inf) summable.
+    scaled = {m: float(w) / largest for m, w in weights.items()}
+    total = math.fsum(scaled.values())
+    return {m: w / total for m, w in scaled.items()}
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,17 @@ def test_list_and_dict_and_text_weights_normalise_the_same():
     assert parse_weights(IDS, "oos").method == "oos" and parse_weights(IDS, "OOS").raw is None
 
 
+def test_huge_finite_weights_normalise_instead_of_overflowing():
+    """1e308 + 1e308 overflows to inf; the weights must still come out as halves, not as zeros."""
+    assert normalise_weights({"a": 1e308, "b": 1e308}) == {"a": 0.5, "b": 0.5}
+    assert normalise_weights(parse_weights(IDS, [1e308, 1e308, 0]).raw) == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert normalise_weights({"a": 1.5e308, "b": 5e307}) == {"a": 0.75, "b": 0.25}
+
+
+def test_tiny_weights_normalise_too():
+    assert normalise_weights({"a": 5e-324, "b": 0.0}) == {"a": 1.0, "b": 0.0}
+
+
 @pytest.mark.parametrize(
     ("weights", "fragment"),
     [
