@@ -66,11 +66,28 @@ __all__ = [
 
 
 # -- data --------------------------------------------------------------------------------------------
-def data_status(source: str | None = None) -> dict[str, Any]:
-    """Active source, its last bar date and which API keys are configured (never their values)."""
-    from mltrainer.data import data_status as _status
+def _is_index(symbol: str) -> bool:
+    # Yahoo-style "^GSPC" (offline data) and Polygon's "I:SPX" name indices, not tradeable stocks.
+    return symbol.startswith("^") or symbol.upper().startswith("I:")
 
-    return _status(source)
+
+def data_status(source: str | None = None) -> dict[str, Any]:
+    """Active source, its last bar date and which API keys are configured (never their values).
+
+    ``last_bar_by_kind`` gives the newest bar of the stocks and of the indices separately
+    (``{"stocks": "2013-03-01", "indices": "2018-12-31"}``; a kind without bars is left out): the
+    overall ``last_bar`` alone would promise stock bars up to an index's last day.
+    """
+    from mltrainer.data import data_status as _status
+    from mltrainer.data import describe_symbols as _describe
+
+    status = dict(_status(source))
+    lasts: dict[str, list[str]] = {}
+    for row in _describe(source):
+        if row["last"]:
+            lasts.setdefault("indices" if _is_index(row["symbol"]) else "stocks", []).append(row["last"])
+    status["last_bar_by_kind"] = {kind: max(lasts[kind]) for kind in ("stocks", "indices") if kind in lasts}
+    return status
 
 
 def list_symbols(source: str | None = None) -> list[str]:

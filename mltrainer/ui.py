@@ -15,6 +15,7 @@ from mltrainer.errors import MLTrainerError
 
 __all__ = [
     "CARD_METRICS",
+    "data_caption",
     "render_sidebar",
     "through_router",
     "plugin_statuses",
@@ -45,6 +46,18 @@ def plugin_statuses() -> list[dict]:
             for s in services.load_plugins(actor="dashboard")]
 
 
+def data_caption(status: Mapping[str, Any]) -> str:
+    """"Offline data · stocks to 2013-03-01 · indices to 2018-12-31" when stocks and indices end on
+    different days, "… · last bar <day>" when they agree, "… · no bars stored yet" when empty."""
+    by_kind = dict(status.get("last_bar_by_kind") or {})
+    if not status.get("last_bar") and not by_kind:
+        return f"{status['label']} · no bars stored yet (fetch a ticker on the Data page)"
+    if len(set(by_kind.values())) > 1:
+        return " · ".join([status["label"], *(f"{kind} to {day}" for kind, day in by_kind.items())])
+    last = status.get("last_bar") or next(iter(by_kind.values()))
+    return f"{status['label']} · last bar {last}"
+
+
 def render_sidebar() -> None:
     """Active data source with its last bar date, which API keys are set (never their values), and
     the plugin models loaded."""
@@ -55,10 +68,7 @@ def render_sidebar() -> None:
         except MLTrainerError as exc:
             st.error(str(exc))
             return
-        if status["last_bar"]:
-            st.caption(f"{status['label']} · last bar {status['last_bar']}")
-        else:
-            st.caption(f"{status['label']} · no bars stored yet (fetch a ticker on the Data page)")
+        st.caption(data_caption(status))
         keys = status.get("keys", {})
         if status["source"] == "polygon" and not keys.get("POLYGON_API_KEY"):
             st.warning("MLTRAINER_DATA_SOURCE is polygon but POLYGON_API_KEY is not set: set the key, or "

@@ -156,3 +156,16 @@ def test_scan_targets_and_feature_flags():
     assert list(targets) == ["Plugins (MLTRAINER_HOME/plugins)", "mlTrainer package"]
     assert (targets["mlTrainer package"] / "services.py").is_file()
     assert services.jobs_available() is True
+
+
+def test_data_status_last_bar_per_kind_on_the_offline_data():
+    status = services.data_status()
+    # Offline stocks (AAPL ... MSFT) end on 2013-03-01; the indices (^GSPC, ^IXIC) on 2018-12-31.
+    assert status["last_bar"] == "2018-12-31"
+    assert status["last_bar_by_kind"] == {"stocks": "2013-03-01", "indices": "2018-12-31"}
+
+
+def test_data_status_empty_polygon_store(monkeypatch):
+    monkeypatch.setenv("MLTRAINER_DATA_SOURCE", "polygon")
+    status = services.data_status()
+    assert status["last_bar"] is None and status["last_bar_by_kind"] == {}

@@ -106,12 +106,12 @@ def test_train_then_view_predictions_in_the_browser(server, browser_page):
     # A deep link as the server's first request still goes through app.py's router (sidebar, nav).
     page.goto(f"{server}/data")
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(sidebar.get_by_text("Offline data · last bar 2018-12-31")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(sidebar.get_by_text("Offline data · stocks to 2013-03-01 · indices to 2018-12-31")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_test_id("stSidebarNav").get_by_text("Compliance")).to_be_visible()
     _screenshot(page, "00_data_deep_link.png")
 
     page.goto(server)
-    expect(sidebar.get_by_text("Offline data · last bar 2018-12-31")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(sidebar.get_by_text("Offline data · stocks to 2013-03-01 · indices to 2018-12-31")).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(page.get_by_text("No trained models yet")).to_be_visible(timeout=UI_TIMEOUT_MS)
     _screenshot(page, "01_overview_empty.png")
 

@@ -55,7 +55,9 @@ def test_sidebar_shows_source_last_bar_and_keys_never_values(router, monkeypatch
     monkeypatch.setenv("FRED_API_KEY", "fred-secret-value-123")
     at = router.run()
     captions = [c.value for c in at.sidebar.caption]
-    assert captions == ["Offline data · last bar 2018-12-31", "— POLYGON_API_KEY not set",
+    # The offline stocks end on 2013-03-01, the indices on 2018-12-31: one "last bar" would mislead.
+    assert captions == ["Offline data · stocks to 2013-03-01 · indices to 2018-12-31",
+                        "— POLYGON_API_KEY not set",
                         "✅ FRED_API_KEY configured"]
     assert not any("fred-secret-value-123" in str(e) for e in at.sidebar)
 
