@@ -7,12 +7,18 @@ A critical violation without an active override blocks the file: it is not impor
 it, so a blocked plugin can be neither trained nor served. A loaded plugin whose file has changed
 since it was loaded is refused too, until it is loaded (and therefore scanned) again.
 
+The model registry loads the plugin folder lazily (:func:`ensure_plugins_loaded`): when a lookup
+meets a model type it does not know, once per process and again whenever the folder's files change,
+so the CLI and API see plugins without an explicit load. A type defined only by a blocked plugin is
+reported with that plugin's violations (:func:`plugin_error_for`) rather than as unknown.
+
 Audit actions: ``plugin.blocked``, ``plugin.load`` (plus the scan's own ``compliance.scan``).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import importlib.abc
 import importlib.util
@@ -30,12 +36,20 @@ from pathlib import Path
 from mltrainer.compliance.report import ScanReport, Violation
 from mltrainer.compliance.scanner import record_audit, scan_file_content
 from mltrainer.config import get_settings
-from mltrainer.errors import ComplianceBlockedError, ComplianceError, InvalidInputError, NotFoundError
+from mltrainer.errors import (
+    ComplianceBlockedError,
+    ComplianceError,
+    InvalidInputError,
+    NotFoundError,
+    UnknownModelTypeError,
+)
 
 __all__ = [
     "PluginStatus",
     "plugin_files",
     "load_plugins",
+    "ensure_plugins_loaded",
+    "plugin_error_for",
     "load_plugin",
     "install_plugin",
     "check_plugin",
@@ -66,6 +80,20 @@ class PluginStatus:
     error: str | None = None
 
 
+class _FolderLoad:
+    """What :func:`load_plugins` last saw and did; guarded by ``_lock``."""
+
+    def __init__(self) -> None:
+        self.state: tuple | None = None  # plugin folder path and each file's (name, size, mtime_ns)
+        self.statuses: list[PluginStatus] = []
+        # True while loading: a plugin that looks up a model type while it is being imported must not
+        # start loading the folder again.
+        self.loading = False
+
+
+_folder = _FolderLoad()
+
+
 class _ScannedSourceLoader(importlib.abc.SourceLoader):
     """Serves the exact bytes that were scanned; no bytecode cache is read or written."""
 
@@ -83,7 +111,7 @@ class _ScannedSourceLoader(importlib.abc.SourceLoader):
 
 
 def _describe(violations: list[Violation]) -> str:
-    return "; ".join(f"{v.rule} at line {v.line}: {v.message}" for v in violations)
+    return "; ".join(f"{v.rule} at line {v.line}: {v.message.rstrip('.')}" for v in violations)
 
 
 def _blocked_error(name: str, blocking: list[Violation]) -> ComplianceBlockedError:
@@ -221,33 +249,89 @@ def _register_models(module, path: Path, digest: str) -> list[str]:
     return registered
 
 
+def _folder_state() -> tuple:
+    files = []
+    for path in plugin_files():
+        try:
+            stat = path.stat()
+        except OSError:  # removed while listing: the next lookup sees the folder without it
+            continue
+        files.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return str(get_settings().plugins_dir), tuple(files)
+
+
 def load_plugins(actor: str = "system") -> list[PluginStatus]:
     """Load every plugin file. A blocked or broken file does not stop the others; its status says why.
 
     Use :func:`load_plugin` to get the exception for one file.
     """
-    statuses = []
-    for path in plugin_files():
+    with _lock:
+        state = _folder_state()
+        statuses = []
+        _folder.loading = True
         try:
-            statuses.append(load_plugin(path, actor=actor))
-        except ComplianceBlockedError as exc:
-            statuses.append(PluginStatus(str(path), False, [], list(exc.violations), error=str(exc)))
-        except (ComplianceError, InvalidInputError, NotFoundError) as exc:
-            statuses.append(PluginStatus(str(path), False, error=str(exc)))
+            for path in plugin_files():
+                try:
+                    statuses.append(load_plugin(path, actor=actor))
+                except ComplianceBlockedError as exc:
+                    statuses.append(PluginStatus(str(path), False, [], list(exc.violations), error=str(exc)))
+                except (ComplianceError, InvalidInputError, NotFoundError) as exc:
+                    statuses.append(PluginStatus(str(path), False, error=str(exc)))
+        finally:
+            _folder.loading = False
+        _folder.state, _folder.statuses = state, statuses
     return statuses
 
 
+def ensure_plugins_loaded(actor: str = "system") -> list[PluginStatus]:
+    """The plugin folder's load statuses, loading it first unless it is unchanged since the last load.
+
+    What the model registry calls when it meets an unknown model type: the folder is scanned and
+    loaded once per process, and again when a file is added, removed or edited (or the folder moves
+    with ``MLTRAINER_HOME``). A call made by a plugin while it is being imported does not reload.
+    """
+    with _lock:
+        if not _folder.loading and _folder_state() != _folder.state:
+            load_plugins(actor=actor)
+        return list(_folder.statuses)
+
+
+def plugin_error_for(model_type: str) -> ComplianceError | None:
+    """Why the plugin defining ``model_type`` did not load (blocked: its violations), or None.
+
+    None when no plugin file in the folder declares ``model_type`` or that file loaded.
+    """
+    statuses = ensure_plugins_loaded()
+    path = _file_for_model_type(str(model_type))
+    if path is None:
+        return None
+    for status in statuses:
+        if Path(status.path) != path.resolve() or status.loaded:
+            continue
+        if status.blocking_violations:
+            return ComplianceBlockedError(
+                f"Model type {model_type!r} is defined by a blocked plugin. {status.error}",
+                violations=status.blocking_violations,
+            )
+        return ComplianceError(f"Model type {model_type!r} is defined by a plugin that did not load. {status.error}")
+    return None
+
+
 def unload_plugins() -> list[str]:
-    """Unregister every plugin model type loaded from files (before reloading, and in tests)."""
-    from mltrainer.models import available_model_types, unregister_model_class
+    """Unregister every plugin model type loaded from files (before reloading, and in tests).
+
+    The next lookup of an unknown model type loads the folder again.
+    """
+    from mltrainer.models import unregister_model_class
 
     with _lock:
         types = list(_loaded)
-        registered = set(available_model_types())
         for model_type in types:
-            if model_type in registered:  # it may have been unregistered directly since it was loaded
+            # Not available_model_types(): that would load the folder again while unloading it.
+            with contextlib.suppress(UnknownModelTypeError):  # it may have been unregistered directly
                 unregister_model_class(model_type)
             _loaded.pop(model_type)
+        _folder.state, _folder.statuses = None, []
     return types
 
 

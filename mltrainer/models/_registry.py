@@ -1,4 +1,10 @@
-"""Model type -> class registry: the built-in models plus plugin classes registered at runtime."""
+"""Model type -> class registry: the built-in models plus plugin classes registered at runtime.
+
+Plugin files in ``settings.plugins_dir`` are loaded lazily: listing the types, or looking up a type
+that is not registered, first loads the folder (scanned before import; once per process and again
+when its files change; see :func:`mltrainer.compliance.plugins.ensure_plugins_loaded`), so every
+entry point (CLI, API, dashboard, jobs) sees the same plugins.
+"""
 
 from __future__ import annotations
 
@@ -39,20 +45,52 @@ _plugins: dict[str, type] = {}
 _lock = threading.Lock()
 
 
+def _plugin_loader():
+    """``mltrainer.compliance.plugins``, or None where it is not installed (then no plugin file is ever
+    imported: files are only imported after its scan). Imported lazily: it pulls in the scanner."""
+    try:
+        return importlib.import_module("mltrainer.compliance.plugins")
+    except ModuleNotFoundError as exc:
+        if exc.name != "mltrainer.compliance.plugins":
+            raise
+        return None
+
+
+def _load_plugin_folder() -> None:
+    loader = _plugin_loader()
+    if loader is not None:
+        loader.ensure_plugins_loaded()
+
+
 def available_model_types() -> tuple[str, ...]:
-    """The built-in types followed by registered plugin types."""
+    """The built-in types followed by plugin types (the plugin folder is loaded first if it changed)."""
+    _load_plugin_folder()
     with _lock:
         return MODEL_TYPES + tuple(_plugins)
 
 
 def get_model_class(model_type: str) -> type:
-    """The class for ``model_type``; ``UnknownModelTypeError`` (with a suggestion) otherwise."""
+    """The class for ``model_type``.
+
+    A type not registered yet loads the plugin folder first. A type declared by a plugin that is
+    blocked raises ``ComplianceBlockedError`` listing its violations (rule, line, message); one that
+    failed to import raises ``ComplianceError``; any other unknown type ``UnknownModelTypeError`` with
+    a suggestion.
+    """
     if model_type in _BUILTIN_CLASSES:
         module_name, class_name = _BUILTIN_CLASSES[model_type]
         return getattr(importlib.import_module(module_name), class_name)
     with _lock:
         if model_type in _plugins:
             return _plugins[model_type]
+    _load_plugin_folder()
+    with _lock:
+        if model_type in _plugins:
+            return _plugins[model_type]
+    loader = _plugin_loader()
+    error = loader.plugin_error_for(str(model_type)) if loader is not None else None
+    if error is not None:
+        raise error
     valid = available_model_types()
     hint = difflib.get_close_matches(str(model_type), valid, n=1)
     suggestion = f" Did you mean {hint[0]!r}?" if hint else ""

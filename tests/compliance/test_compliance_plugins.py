@@ -19,7 +19,7 @@ from mltrainer.compliance.plugins import (
     unload_plugins,
 )
 from mltrainer.config import get_settings
-from mltrainer.errors import ComplianceBlockedError, InvalidInputError, NotFoundError, UnknownModelTypeError
+from mltrainer.errors import ComplianceBlockedError, InvalidInputError, NotFoundError
 from mltrainer.models import available_model_types
 
 MODEL_TYPE = "plugin_momentum_test"
@@ -75,8 +75,10 @@ def test_planted_fake_import_blocks_until_an_override_is_granted():
     with pytest.raises(ComplianceBlockedError) as blocked:
         check_plugin(MODEL_TYPE)
     assert [v.fingerprint for v in blocked.value.violations] == [violation.fingerprint]
-    with pytest.raises(UnknownModelTypeError):
+    # Defined by a blocked plugin: the violations, not "unknown model type".
+    with pytest.raises(ComplianceBlockedError, match="blocked plugin.*missing-name at line 13") as refused:
         services.train_model(MODEL_TYPE, "AAPL")
+    assert [v.fingerprint for v in refused.value.violations] == [violation.fingerprint]
 
     override = grant_override(violation.fingerprint, "reviewed: method never called in production", "lead",
                               _tomorrow(), rule="missing-name")
