@@ -1,9 +1,12 @@
 """The prediction service: verified models kept in memory (LRU), cached predictions, bulk and ensembles.
 
 One process-wide instance (:func:`get_prediction_service`) is shared by the API, the CLI and the
-dashboard through ``mltrainer.services``. Every request is recorded in the audit trail: one
-``prediction`` record per single or bulk request (bulk lists its symbols), one ``ensemble`` record per
-ensemble request.
+dashboard through ``mltrainer.services``. Every request is recorded in the audit trail, failed ones too
+(with the error class and message): one ``prediction`` record per single or bulk request (bulk lists its
+symbols), one ``ensemble`` record per ensemble request.
+
+Every request also confirms that each model it uses may still be served: still registered and, for a
+plugin model type, still passing ``check_plugin`` (see :meth:`PredictionService._confirm_servable`).
 
 Freshness: a prediction is cached under (model id, symbol, date of the last bar), so the service must
 know that date before it consults the cache: it loads the bars (cheap for the offline source), or
@@ -172,6 +175,32 @@ class PredictionService:
             return
         get_audit_trail(self._settings).record(action, target, details=details, actor=actor)
 
+    def _audited(self, action: str, target: Any, details: dict[str, Any], actor: str,
+                 run: Callable[[], Any]) -> Any:
+        """Run one request and write its single audit record, also when it fails.
+
+        ``run`` fills ``details`` as it learns them (normalised ids, symbols, outcome). A failure adds
+        the error class and, for our user-safe exceptions, its message; if the audit write itself then
+        fails, that is logged and the request's own error is the one raised.
+        """
+        error: Exception | None = None
+        try:
+            return run()
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            if error is None:
+                self._audit(action, details.pop("_target", target), details, actor)
+            else:
+                details["error"] = type(error).__name__
+                details["message"] = (str(error)[:500] if isinstance(error, MLTrainerError)
+                                      else "internal error; see the server log")
+                try:
+                    self._audit(action, str(details.pop("_target", target))[:200], details, actor)
+                except Exception:
+                    log.exception("could not audit the failed %s request on %s", action, target)
+
     # -- model memory ------------------------------------------------------------------------------
     def load(self, model_id: str) -> dict[str, Any]:
         """Load (signature verified) and keep ``model_id`` in memory; returns its summary.
@@ -323,13 +352,19 @@ class PredictionService:
     # -- single predictions --------------------------------------------------------------------------
     def predict(self, model_id: str, symbol: str, use_cache: bool = True, actor: str = "user") -> Prediction:
         """The latest signal of ``model_id`` for ``symbol``, from the cache when fresh."""
-        model_id = _normalise_model_id(model_id)
-        symbol = normalise_symbol(symbol)
-        entry = self._get_loaded(model_id)
-        prediction = self._predict_one(entry, symbol, use_cache=use_cache)
-        self._audit("prediction", model_id, {"symbols": [symbol], "as_of": prediction.as_of,
-                                             "signal": prediction.signal, "cached": prediction.cached}, actor)
-        return prediction
+        details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
+
+        def run() -> Prediction:
+            mid = _normalise_model_id(model_id)
+            details["_target"] = mid
+            sym = normalise_symbol(symbol)
+            details["symbols"] = [sym]
+            entry = self._get_loaded(mid)
+            prediction = self._predict_one(entry, sym, use_cache=use_cache)
+            details.update(as_of=prediction.as_of, signal=prediction.signal, cached=prediction.cached)
+            return prediction
+
+        return self._audited("prediction", model_id, details, actor, run)
 
     def _load_bars(self, symbol: str) -> pd.DataFrame:
         from mltrainer.data import load_bars
@@ -438,7 +473,13 @@ class PredictionService:
     def predict_bulk(self, model_id: str, symbols: Sequence[str], use_cache: bool = True,
                      actor: str = "user") -> BulkPrediction:
         """Predictions for many symbols, computed concurrently; each failure is reported per symbol."""
+        details: dict[str, Any] = {"symbols": _symbols_for_audit(symbols), "bulk": True}
+        return self._audited("prediction", model_id, details, actor,
+                             lambda: self._bulk(model_id, symbols, use_cache, details))
+
+    def _bulk(self, model_id: str, symbols: Any, use_cache: bool, details: dict[str, Any]) -> BulkPrediction:
         model_id = _normalise_model_id(model_id)
+        details["_target"] = model_id
         if isinstance(symbols, str):
             symbols = symbols.split(",")
         if not isinstance(symbols, Sequence) or len(symbols) == 0:
@@ -485,8 +526,7 @@ class PredictionService:
                 predictions.append(outcome)
             else:
                 errors[symbol] = outcome
-        self._audit("prediction", model_id, {"symbols": ordered, "bulk": True,
-                                             "errors": sorted(errors)}, actor)
+        details.update(symbols=ordered, errors=sorted(errors))
         return BulkPrediction(model_id=model_id, predictions=tuple(predictions), errors=errors)
 
     # -- ensembles -----------------------------------------------------------------------------------
@@ -498,9 +538,18 @@ class PredictionService:
         0, and the others' weights are re-normalised; if none succeeds an ``EnsembleError`` lists each
         member's error.
         """
+        details: dict[str, Any] = {"model_ids": _symbols_for_audit(model_ids)}
+        return self._audited("ensemble", str(symbol)[:200] if isinstance(symbol, str) else "", details, actor,
+                             lambda: self._ensemble(model_ids, symbol, weights, use_cache, details))
+
+    def _ensemble(self, model_ids: Any, symbol: Any, weights: Any, use_cache: bool,
+                  details: dict[str, Any]) -> EnsemblePrediction:
         ids = _ens.validate_model_ids(model_ids)
+        details["model_ids"] = ids
         spec = _ens.parse_weights(ids, weights)
+        details["weights_method"] = spec.method
         symbol = normalise_symbol(symbol)
+        details["_target"] = symbol
         bars = self._load_bars(symbol)  # an unknown symbol is the request's fault, not a member's
 
         def run(model_id: str) -> tuple[Prediction | None, _LoadedModel | None, str | None]:
@@ -518,6 +567,7 @@ class PredictionService:
             outcomes = dict(zip(ids, pool.map(run, ids), strict=False))
         ok = {m: o for m, o in outcomes.items() if o[0] is not None}
         failed = [m for m in ids if outcomes[m][0] is None]
+        details["failed"] = [m for m in ids if outcomes[m][0] is None]
         if not ok:
             detail = "; ".join(f"{m}: {outcomes[m][2]}" for m in ids)
             raise EnsembleError(f"Every ensemble member failed for {symbol} — {detail}")
@@ -578,9 +628,7 @@ class PredictionService:
         )
         with self._lock:
             self._ensembles_served += 1
-        self._audit("ensemble", symbol, {"model_ids": ids, "weights_method": spec.method,
-                                         "weights": ensemble.weights, "signal": ensemble.signal,
-                                         "failed": failed, "as_of": as_of}, actor)
+        details.update(weights=ensemble.weights, signal=ensemble.signal, as_of=as_of)
         return ensemble
 
     # -- status --------------------------------------------------------------------------------------
@@ -605,6 +653,15 @@ class PredictionService:
             "started_at": self._started_at,
             "uptime_seconds": max(0.0, float(self._clock() - self._started_clock)),
         }
+
+
+def _symbols_for_audit(values: Any) -> list[str]:
+    """What a request asked for, as audit-safe strings, before (or without) validation."""
+    if isinstance(values, str):
+        values = values.split(",")
+    if not isinstance(values, Sequence):
+        return [type(values).__name__]
+    return [str(v)[:200] for v in list(values)[:MAX_BULK_SYMBOLS]]
 
 
 # -- registry adapters -------------------------------------------------------------------------------
