@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +54,8 @@ __all__ = [
     "normalise_weights",
     "verify_model",
     "scan_targets",
+    "SECRET_RULES",
+    "mask_literal",
     "violation_context",
     "list_overrides",
     "grant_override",
@@ -391,10 +395,72 @@ def scan_targets() -> dict[str, Path]:
             "mlTrainer package": Path(mltrainer.__file__).parent}
 
 
-def violation_context(root: str | Path, violation: Any, context: int = 3) -> tuple[int, str]:
+#: Rules whose flagged lines hold a credential: their string literals are masked wherever shown.
+SECRET_RULES = frozenset({"hardcoded-secret"})
+_STRING_LITERAL = re.compile(r"""(?P<prefix>[rRbBuUfF]{0,2})(?P<quote>\"\"\"|'''|"|')(?P<body>.*?)(?P=quote)""",
+                             re.DOTALL)
+
+
+def mask_literal(token: str) -> str:
+    """A string literal with only its first 4 characters and its length kept:
+    ``"sk_live_4eC39H…"`` -> ``"sk_l…(24 chars)"``; literals of 4 characters or fewer stay."""
+    match = _STRING_LITERAL.fullmatch(token)
+    if match is None:
+        return token
+    body = match["body"]
+    if len(body) <= 4:
+        return token
+    head = body[:4].split("\n")[0]  # a multi-line literal keeps its line count elsewhere
+    return f"{match['prefix']}{match['quote']}{head}…({len(body)} chars){match['quote']}"
+
+
+def _mask_lines(lines: list[str], flagged: set[int]) -> list[str]:
+    """``lines`` with every string literal that touches a ``flagged`` line (1-based) masked.
+
+    Tokenizing the whole file finds literals exactly (also ones spanning lines, whose tail lines are
+    blanked so that line numbers stay put); a file that does not tokenize is masked line by line.
+    """
+    import io
+    import tokenize
+
+    out = list(lines)
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline)
+                  if t.type == tokenize.STRING and flagged & set(range(t.start[0], t.end[0] + 1))]
+    except (tokenize.TokenError, SyntaxError):
+        for n in sorted(n for n in flagged if 1 <= n <= len(out)):
+            out[n - 1] = _STRING_LITERAL.sub(lambda m: mask_literal(m[0]), out[n - 1])
+        return out
+    for token in reversed(tokens):  # right to left, so earlier columns stay valid
+        (srow, scol), (erow, ecol) = token.start, token.end
+        tail = out[erow - 1][ecol:]
+        out[srow - 1] = out[srow - 1][:scol] + mask_literal(token.string) + tail
+        for n in range(srow + 1, erow + 1):
+            out[n - 1] = ""
+    return out
+
+
+def _flagged_lines(violation: Any) -> set[int]:
+    # The excerpt covers exactly the flagged statement's lines (the scanner caps it at five).
+    line = int(violation.line)
+    return set(range(line, line + max(1, len(str(violation.excerpt).splitlines()))))
+
+
+def violation_context(root: str | Path, violation: Any, context: int = 3,
+                      others: Iterable[Any] = ()) -> tuple[int, str]:
     """``(first line number, text)`` of the scanned file around a violation, for display; falls back
-    to the violation's own excerpt when the file is no longer readable."""
+    to the violation's own excerpt when the file is no longer readable.
+
+    String literals on the lines of a hardcoded secret are masked (:func:`mask_literal`): showing the
+    credential on a review page would leak it a second time. ``others`` are the rest of the scan's
+    violations, so that a secret flagged on a neighbouring line of the same file is masked as well.
+    """
     base = Path(root)
+    line = int(violation.line)
+    flagged: set[int] = set()
+    for v in (violation, *others):
+        if v.rule in SECRET_RULES and v.path == violation.path:
+            flagged |= _flagged_lines(v)
     # Violation paths are relative to the scanned root's parent (they start with the root's name).
     candidates = [base] if base.is_file() else [base.parent / violation.path, base / violation.path]
     path = next((c for c in candidates if c.is_file()), None)
@@ -403,9 +469,14 @@ def violation_context(root: str | Path, violation: Any, context: int = 3) -> tup
             raise OSError(violation.path)
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return int(violation.line), violation.excerpt
-    first = max(1, int(violation.line) - context)
-    last = min(len(lines), int(violation.line) + context)
+        excerpt = str(violation.excerpt).splitlines()
+        if violation.rule in SECRET_RULES:
+            excerpt = _mask_lines(excerpt, set(range(1, len(excerpt) + 1)))
+        return line, "\n".join(excerpt)
+    if flagged:
+        lines = _mask_lines(lines, flagged)
+    first = max(1, line - context)
+    last = min(len(lines), line + context)
     return first, "\n".join(lines[first - 1:last])
 
 

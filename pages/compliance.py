@@ -90,7 +90,8 @@ else:
                 format_func=lambda i: f"{shown[i].severity} · {shown[i].rule} · "
                                       f"{shown[i].path}:{shown[i].line}")
             chosen = shown[index]
-            first, text = services.violation_context(st.session_state["comp_report_root"], chosen)
+            first, text = services.violation_context(st.session_state["comp_report_root"], chosen,
+                                                     others=report.violations)
             st.markdown(f"**{chosen.rule}** ({chosen.severity}) at `{chosen.path}:{chosen.line}` — "
                         f"{chosen.message}")
             st.code(text, language="python", line_numbers=True)

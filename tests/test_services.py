@@ -169,3 +169,23 @@ def test_data_status_empty_polygon_store(monkeypatch):
     monkeypatch.setenv("MLTRAINER_DATA_SOURCE", "polygon")
     status = services.data_status()
     assert status["last_bar"] is None and status["last_bar_by_kind"] == {}
+
+
+def test_violation_context_masks_a_hardcoded_secret(tmp_path):
+    source = 'import os\n\nTOKEN = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"\nNAME = "unflagged text"\n'
+    (tmp_path / "leak.py").write_text(source)
+    report = services.scan_code(tmp_path / "leak.py")
+    (secret,) = [v for v in report.violations if v.rule == "hardcoded-secret"]
+    first, text = services.violation_context(tmp_path / "leak.py", secret)
+    assert first == 1
+    assert text == 'import os\n\nTOKEN = "ghp_…(40 chars)"\nNAME = "unflagged text"'
+    # The file gone: the scanner's own excerpt, masked the same way.
+    (tmp_path / "leak.py").unlink()
+    assert services.violation_context(tmp_path / "leak.py", secret) == (3, 'TOKEN = "ghp_…(40 chars)"')
+
+
+def test_mask_literal_keeps_prefix_quotes_and_length():
+    assert services.mask_literal('"sk_live_4eC39HqLyjWDarjtT1zdp7dc"') == '"sk_l…(32 chars)"'
+    assert services.mask_literal("b'abcdef'") == "b'abcd…(6 chars)'"
+    assert services.mask_literal('"abcd"') == '"abcd"'  # nothing beyond what would be kept
+    assert services.mask_literal('"""ab\ncdefg"""') == '"""ab…(8 chars)"""'

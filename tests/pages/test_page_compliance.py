@@ -67,3 +67,55 @@ def test_audit_viewer_filters_and_shows_chain_status(page, models_home):
     log = at.dataframe[-1].value
     assert set(log["target"]) == {models_home.regime_id, models_home.reversion_id}
     assert set(log["action"]) == {"model.train"}
+
+
+# Credential-looking literals (the shapes of the scanner's corpus); the page must never print them.
+SECRET_PLUGIN = (
+    '"""A plugin someone wrote a key into."""\n'
+    "import os\n"
+    "\n"
+    'POLYGON_API_KEY = "pk8Xq2LmZ7vR4tW9yB3nC6dF"\n'
+    'settings = {"api_token": "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", "id": "ab"}\n'
+    'HOME = os.environ.get("HOME_DIR_NAME")\n'
+)
+SECRETS = ("pk8Xq2LmZ7vR4tW9yB3nC6dF", "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")
+
+
+def _everything_shown(at) -> str:
+    parts = [str(getattr(e, "value", "")) for kind in ("code", "markdown", "caption", "text", "info",
+                                                       "success", "warning", "error", "metric")
+             for e in getattr(at, kind)]
+    parts += [df.value.to_csv() for df in at.dataframe]
+    parts += [str(o) for o in at.selectbox[0].options] if len(at.selectbox) else []
+    return "\n".join(parts)
+
+
+def test_hardcoded_secret_is_masked_in_the_excerpt_and_nowhere_shown(page):
+    plugins = get_settings().plugins_dir
+    plugins.mkdir(parents=True)
+    (plugins / "leaky_model.py").write_text(SECRET_PLUGIN)
+    at = page("compliance").run()
+    at.button(key="comp_scan").click().run()
+    assert not at.exception and [e.value for e in at.error] == []
+    violations = at.dataframe[1].value
+    assert list(violations["rule"]) == ["hardcoded-secret", "hardcoded-secret"]
+    assert list(violations["line"]) == [4, 5]
+
+    # Line 4 with three lines of context either side; every literal on a flagged line (4 and 5) shows
+    # its first 4 characters and its length; the 2-character one reveals nothing and stays.
+    assert at.code[0].value == (
+        '"""A plugin someone wrote a key into."""\n'
+        "import os\n"
+        "\n"
+        'POLYGON_API_KEY = "pk8X…(24 chars)"\n'
+        'settings = {"api_…(9 chars)": "ghp_…(40 chars)", "id": "ab"}\n'
+        'HOME = os.environ.get("HOME_DIR_NAME")'
+    )
+    assert not any(secret in _everything_shown(at) for secret in SECRETS)
+
+    at.selectbox(key="comp_violation").set_value(1).run()
+    code = at.code[0].value.splitlines()
+    # Lines 4 and 5 of an excerpt that starts on line 2.
+    assert code[2:4] == ['POLYGON_API_KEY = "pk8X…(24 chars)"',
+                         'settings = {"api_…(9 chars)": "ghp_…(40 chars)", "id": "ab"}']
+    assert not any(secret in _everything_shown(at) for secret in SECRETS)
