@@ -249,6 +249,7 @@ class FileChecker(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self._check_builder_name(node)
+        self._check_secret_defaults(node.args)
         # @pytest.mark.skipif(not PY313, ...) and friends gate the body like an ``if``.
         gated = any(is_version_gate(d) for d in node.decorator_list)
         self.version_gate += gated
@@ -488,19 +489,23 @@ class FileChecker(ast.NodeVisitor):
             and node.func.value.id in self.http_clients
             and node.func.attr in _HTTP_METHODS
         )
+        options = RULES["unapproved-source"].options
         is_http = bool(name and name.startswith(_HTTP_MODULES)) or on_client
+        reader = name if name and name.startswith(options["url_readers"]) else None
         candidates = []
-        if is_http and node.args:
+        if (is_http or reader) and node.args:
             candidates.append(node.args[0])
-        candidates += [kw.value for kw in node.keywords if kw.arg in ("url", "base_url")]
+        keywords = options["url_reader_keywords"] if reader else ("url", "base_url")
+        candidates += [kw.value for kw in node.keywords if kw.arg in keywords]
         for value in candidates:
             url = literal_url_prefix(value)
             if not url:
                 continue
             host = (urlsplit(url).hostname or "").lower()
-            if host and host not in RULES["unapproved-source"].options["approved_hosts"]:
+            if host and host not in options["approved_hosts"]:
+                what = f"`{reader}` reads from `{host}`" if reader else f"HTTP request to `{host}`"
                 self._emit("unapproved-source", node,
-                           f"HTTP request to `{host}`, which is not an approved data source. Use "
+                           f"{what}, which is not an approved data source. Use "
                            "mltrainer.data (Polygon: api.polygon.io, FRED: api.stlouisfed.org) or the "
                            "offline data.")
                 return
@@ -526,9 +531,30 @@ class FileChecker(ast.NodeVisitor):
         for kw in node.keywords:
             if kw.arg:
                 self._check_secret_value(kw.arg, kw.value, kw.value)
+        # os.environ.setdefault("KEY", "...") / os.putenv("KEY", "...") set a named value like an assignment.
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in ("setdefault", "putenv")
+                and len(node.args) >= 2 and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)):
+            self._check_secret_value(node.args[0].value, node.args[1], node)
+
+    def _check_secret_defaults(self, args: ast.arguments) -> None:
+        """``def f(api_key="...")`` and keyword-only defaults: a default is a literal in the code."""
+        positional = args.posonlyargs + args.args
+        pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+        pairs += [(arg, default) for arg, default in zip(args.kwonlyargs, args.kw_defaults) if default is not None]
+        for arg, default in pairs:
+            self._check_secret_value(arg.arg, default, default)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self._check_secret_defaults(node.args)
+        self.generic_visit(node)
 
     def _check_secret(self, target: ast.AST, value: ast.AST, node: ast.AST) -> None:
-        name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
+        if isinstance(target, ast.Subscript):  # os.environ["POLYGON_API_KEY"] = "...", config["token"] = ...
+            key = target.slice
+            name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+        else:
+            name = target.id if isinstance(target, ast.Name) else getattr(target, "attr", None)
         if name:
             self._check_secret_value(name, value, node)
 

@@ -34,8 +34,11 @@ SECRET_NAME = re.compile(r"(api_?key|apikey|secret|token|passw(or)?d|passwd|pwd|
                          r"access_?key|auth_?key|signing_?key|(^|_)key$)", re.IGNORECASE)
 # Values that announce themselves as stand-ins (fixtures, docs) rather than live credentials.
 PLACEHOLDER = re.compile(r"(your|xxx|changeme|change_me|example|placeholder|dummy|redacted|replace|insert|"
-                         r"fake|test|sample|not[-_ ]?an?[-_ ]?(real|secret|key)|012345|123456|abcdef|"
-                         r"<|>|\{|\}|\*\*\*|\.\.\.|todo|fixme)", re.IGNORECASE)
+                         r"fake|not[-_ ]?an?[-_ ]?(real|secret|key)|<|>|\{|\}|\*\*\*|\.\.\.|todo|fixme)",
+                         re.IGNORECASE)
+# Weaker hints of a fixture value. They never outweigh a known key prefix: "sk_test_" is how every
+# Stripe test-mode secret starts, and a random key body can contain "123456" or "abcdef" by chance.
+WEAK_PLACEHOLDER = re.compile(r"(test|sample|012345|123456|abcdef)", re.IGNORECASE)
 
 
 def is_test_path(relpath: str) -> bool:
@@ -115,11 +118,13 @@ def literal_url_prefix(node: ast.AST) -> str | None:
 def looks_like_secret(value: str) -> bool:
     options = RULES["hardcoded-secret"].options
     text = value.strip()
-    if text.startswith(options["known_prefixes"]) and len(text) >= 16 and " " not in text:
-        return not PLACEHOLDER.search(text)
+    prefix = next((p for p in options["known_prefixes"] if text.startswith(p)), None)
+    if prefix is not None and len(text) >= 16 and " " not in text:
+        body = text[len(prefix):]
+        return not PLACEHOLDER.search(body) and len(set(body)) > 3
     if len(text) < options["min_length"] or any(c.isspace() for c in text):
         return False
-    if PLACEHOLDER.search(text) or len(set(text)) <= 3:
+    if PLACEHOLDER.search(text) or WEAK_PLACEHOLDER.search(text) or len(set(text)) <= 3:
         return False
     if text.lower().startswith(("http://", "https://", "/", "./", "~")) or re.fullmatch(r"[A-Z][A-Z0-9_]*", text):
         return False  # URLs, paths and environment-variable names are not credentials

@@ -77,12 +77,20 @@ RULES: dict[str, Rule] = {
         ),
         _rule(
             "unapproved-source", "high",
-            "Market or macro data from outside the approved sources (Polygon, FRED, offline data).",
+            "Market or macro data from outside the approved sources (Polygon, FRED, offline data): "
+            "data-source packages, HTTP requests and file readers (pandas.read_csv, read_json, ...) "
+            "given a literal URL of another host.",
             forbidden_modules=("yfinance", "pandas_datareader", "alpha_vantage", "quandl",
                                "nasdaqdatalink", "investpy", "yahoo_fin", "yahooquery", "tiingo",
                                "iexfinance", "eodhd", "twelvedata", "finnhub", "tvDatafeed",
                                "alpaca_trade_api", "ccxt", "stooq"),
             approved_hosts=("api.polygon.io", "api.stlouisfed.org", "127.0.0.1", "localhost", "::1"),
+            # Readers that fetch a URL given as their path: a literal URL of another host is a source.
+            url_readers=("pandas.read_", "polars.read_", "polars.scan_", "dask.dataframe.read_",
+                         "pyarrow.csv.read_csv", "pyarrow.json.read_json", "pyarrow.parquet.read_table",
+                         "numpy.loadtxt", "numpy.genfromtxt"),
+            url_reader_keywords=("filepath_or_buffer", "path_or_buf", "path_or_buffer", "io", "path",
+                                 "source", "fname", "url"),
         ),
         _rule(
             "unsafe-deserialization", "critical",
@@ -93,7 +101,9 @@ RULES: dict[str, Rule] = {
         ),
         _rule(
             "hardcoded-secret", "high",
-            "A key/token/secret/password-like name assigned a key-like string literal.",
+            "A key/token/secret/password-like name given a key-like string literal: assignments, "
+            "subscripts (os.environ[\"...\"] = ...), setdefault/putenv, keyword arguments, dict "
+            "entries and parameter defaults.",
             min_length=12,
             min_entropy_bits_per_char=3.0,
             known_prefixes=("sk_live_", "sk_test_", "rk_live_", "pk_live_", "sk-", "ghp_", "gho_",

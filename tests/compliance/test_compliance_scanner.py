@@ -153,3 +153,31 @@ def test_scan_path_is_audited():
     assert entry["actor"] == "alice"
     assert entry["details"]["violations"] == len(report.violations) == 5
     assert entry["details"]["blocking"] == 5
+
+
+@pytest.mark.parametrize(("source", "expected_lines"), [
+    ('import os\nos.putenv("POLYGON_API_KEY", "Zq8Lr2vN5tK9wX3bM7cJ4pH6")\n', [2]),
+    ('connect = lambda host, token="Wm4Tq9Zr2Lx7Vb5Nc8Kd3Hf": (host, token)\n', [1]),
+    # A random key body may contain "123456" by chance; the prefix still marks a real key.
+    ('STRIPE_KEY = "sk_live_4eC39HqLyj123456WDarjtT1zdp7dc"\n', [1]),
+    ('config = {}\nconfig["api_key"] = "Zq8Lr2vN5tK9wX3bM7cJ4pH6"\nconfig["sort_key"] = "date"\n', [2]),
+    ('STRIPE_KEY = "sk_live_****************"\nGITHUB_TOKEN = "ghp_<paste-your-token>"\n', []),
+])
+def test_hardcoded_secret_forms(source, expected_lines):
+    report = scan_source(source, "settings_module.py", rules=["hardcoded-secret"])
+    assert [v.line for v in report.violations] == expected_lines
+
+
+@pytest.mark.parametrize(("call", "flagged"), [
+    ('pd.read_excel("https://stooq.com/db/d/?b=d_us_txt")', True),
+    ('pd.read_csv(filepath_or_buffer="http://data.example-vendor.net/spx.csv")', True),
+    ('np.loadtxt("https://www.cboe.com/vix.csv", delimiter=",")', True),
+    ('pd.read_csv("https://api.stlouisfed.org/fred/series/observations?series_id=DGS10")', False),
+    ('pd.read_csv("prices/AAPL.csv")', False),
+    ('pd.read_csv(settings.polygon_base_url + "/bars.csv")', False),
+    ('pd.DataFrame({"url": ["https://stooq.com"]})', False),
+])
+def test_file_readers_given_an_unapproved_url(call, flagged):
+    source = f"import numpy as np\nimport pandas as pd\n\n\ndef load(settings):\n    return {call}\n"
+    report = scan_source(source, "loader.py", rules=["unapproved-source"])
+    assert [(v.rule, v.line) for v in report.violations] == ([("unapproved-source", 6)] if flagged else [])
