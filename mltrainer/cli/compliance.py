@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     grant = actions.add_parser("grant", help="accept one violation (by fingerprint) until a date")
     grant.add_argument("fingerprint", help="the violation's fingerprint from a scan report")
     grant.add_argument("--reason", required=True, help="why this violation is acceptable")
-    grant.add_argument("--expires", required=True, help="expiry date YYYY-MM-DD (must be in the future)")
+    grant.add_argument("--expires", required=True, help="expiry date YYYY-MM-DD (in the future, at most 180 days away)")
     grant.add_argument("--author", required=True, help="who grants it")
     grant.add_argument("--rule", default=None, help="only for this rule id (optional)")
     grant.add_argument("--file", default=None, help="the violation's path, for the record (optional)")

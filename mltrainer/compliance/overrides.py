@@ -1,6 +1,8 @@
 """Audited overrides: a reviewer accepts one specific violation (by fingerprint) for a limited time.
 
-An override needs a non-empty reason, an author and an expiry in the future; it can be revoked. It
+An override needs a non-empty reason, an author and an expiry in the future, at most
+:data:`MAX_OVERRIDE_DAYS` after the grant (an accepted risk is reviewed again, not forgotten); it can
+be revoked. It
 lives in the metadata database (table ``compliance_overrides``) and every grant, revoke and use is
 written to the audit trail. There is deliberately no other way to silence a finding: no magic
 comment, no marker file, no environment switch.
@@ -31,11 +33,14 @@ __all__ = [
     "list_overrides",
     "active_override_for",
     "active_overrides_by_fingerprint",
+    "MAX_OVERRIDE_DAYS",
 ]
 
 log = logging.getLogger(__name__)
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{16,64}$")
+#: Longest lifetime of an override, in days from its grant; to keep one longer, grant it again.
+MAX_OVERRIDE_DAYS = 180
 
 
 class ComplianceOverride(Base):
@@ -110,7 +115,8 @@ def _require_text(value: str | None, name: str, example: str) -> str:
 
 def grant_override(fingerprint: str, reason: str, author: str, expires_at: dt.datetime | dt.date | str,
                    rule: str | None = None, path: str | None = None) -> Override:
-    """Accept the violation with ``fingerprint`` until ``expires_at`` (must be in the future)."""
+    """Accept the violation with ``fingerprint`` until ``expires_at``: in the future and at most
+    :data:`MAX_OVERRIDE_DAYS` days from now."""
     fingerprint = (fingerprint or "").strip().lower()
     if not _FINGERPRINT.match(fingerprint):
         raise InvalidInputError(
@@ -128,6 +134,13 @@ def grant_override(fingerprint: str, reason: str, author: str, expires_at: dt.da
     if expires <= now:
         raise InvalidInputError(
             f"Override expiry {expires.isoformat()} is not in the future: give a later date (YYYY-MM-DD)."
+        )
+    latest = now + dt.timedelta(days=MAX_OVERRIDE_DAYS)
+    if expires > latest:
+        raise InvalidInputError(
+            f"Override expiry {expires.date().isoformat()} is more than {MAX_OVERRIDE_DAYS} days away: overrides "
+            f"last at most {MAX_OVERRIDE_DAYS} days, so give a date on or before {latest.date().isoformat()} "
+            "and grant it again when it is reviewed."
         )
     with session_scope() as session:
         row = ComplianceOverride(fingerprint=fingerprint, rule=rule, path=path, reason=reason, author=author,

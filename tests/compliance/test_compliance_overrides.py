@@ -10,6 +10,7 @@ import pytest
 from mltrainer.audit import get_audit_trail
 from mltrainer.compliance import scan_path
 from mltrainer.compliance.overrides import (
+    MAX_OVERRIDE_DAYS,
     active_override_for,
     grant_override,
     list_overrides,
@@ -84,3 +85,17 @@ def test_grant_validates_its_input(kwargs, message):
     with pytest.raises(InvalidInputError, match=message):
         grant_override(**args)
     assert list_overrides() == []
+
+
+def test_expiry_is_capped_at_180_days_from_the_grant():
+    assert MAX_OVERRIDE_DAYS == 180
+    today = dt.datetime.now(dt.UTC).date()
+    with pytest.raises(InvalidInputError, match="more than 180 days away") as too_far:
+        grant_override("0123456789abcdef", "vendored", "lead", today + dt.timedelta(days=181))
+    assert (today + dt.timedelta(days=180)).isoformat() in str(too_far.value)
+    with pytest.raises(InvalidInputError, match="at most 180 days"):
+        grant_override("0123456789abcdef", "vendored", "lead", "2099-01-01")
+    assert list_overrides() == [] and get_audit_trail().log(action="override.grant") == []
+    # A date expires at the start of that day, so 180 days ahead is within the cap.
+    override = grant_override("0123456789abcdef", "vendored", "lead", today + dt.timedelta(days=180))
+    assert override.expires_at == dt.datetime.combine(today + dt.timedelta(days=180), dt.time())
