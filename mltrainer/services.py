@@ -487,9 +487,18 @@ def list_overrides(active_only: bool = False) -> list[Any]:
 
 
 def grant_override(fingerprint: str, reason: str, author: str, expires_at: dt.date | str,
-                   rule: str | None = None, path: str | None = None):
+                   rule: str | None = None, path: str | None = None, report: Any = None):
+    """Grant an override; ``rule`` and ``path`` not given are taken from the violation with this
+    fingerprint in ``report`` (the scan the reviewer is looking at), so the override says what it
+    accepts and where."""
     from mltrainer.compliance.overrides import grant_override as _grant
 
+    if report is not None and (rule is None or path is None):
+        wanted = (fingerprint or "").strip().lower()
+        match = next((v for v in report.violations if v.fingerprint == wanted), None)
+        if match is not None:
+            rule = match.rule if rule is None else rule
+            path = match.path if path is None else path
     return _grant(fingerprint, reason, author, expires_at, rule=rule, path=path)
 
 

@@ -113,8 +113,9 @@ with st.form("comp_grant_form"):
     if st.form_submit_button("Grant override", key="comp_grant"):
         try:
             state = st.session_state
+            # The scan on screen names the fingerprint's rule and file, so the override records them.
             granted = services.grant_override(state["comp_fp"], state["comp_reason"], state["comp_author"],
-                                              state["comp_expiry"])
+                                              state["comp_expiry"], report=state["comp_report"])
         except MLTrainerError as exc:
             st.error(str(exc))
         else:
@@ -129,7 +130,8 @@ if not overrides:
     st.caption("No overrides granted.")
 else:
     st.dataframe(pd.DataFrame([{
-        "id": o.id, "fingerprint": o.fingerprint, "rule": o.rule, "reason": o.reason, "author": o.author,
+        "id": o.id, "fingerprint": o.fingerprint, "rule": o.rule or "", "file": o.path or "",
+        "reason": o.reason, "author": o.author,
         "created (UTC)": f"{o.created_at:%Y-%m-%d %H:%M}", "expires (UTC)": f"{o.expires_at:%Y-%m-%d %H:%M}",
         "active": o.is_active(), "revoked by": o.revoked_by or "",
     } for o in overrides]), hide_index=True, key="comp_overrides")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from types import SimpleNamespace
 
 import pandas as pd
@@ -189,3 +190,16 @@ def test_mask_literal_keeps_prefix_quotes_and_length():
     assert services.mask_literal("b'abcdef'") == "b'abcd…(6 chars)'"
     assert services.mask_literal('"abcd"') == '"abcd"'  # nothing beyond what would be kept
     assert services.mask_literal('"""ab\ncdefg"""') == '"""ab…(8 chars)"""'
+
+
+def test_grant_override_takes_rule_and_path_from_the_report(tmp_path):
+    (tmp_path / "leak.py").write_text('TOKEN = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"\n')
+    report = services.scan_code(tmp_path)
+    (violation,) = report.violations
+    granted = services.grant_override(violation.fingerprint.upper(), "rotated key, test fixture", "alice",
+                                      dt.date.today() + dt.timedelta(days=30), report=report)
+    assert (granted.rule, granted.path) == ("hardcoded-secret", f"{tmp_path.name}/leak.py")
+    # A fingerprint that is not in the report (e.g. from a CLI scan) keeps them unset.
+    other = services.grant_override("aaa8f44c61a3e375", "elsewhere", "alice",
+                                    dt.date.today() + dt.timedelta(days=30), report=report)
+    assert (other.rule, other.path) == (None, None)

@@ -41,6 +41,11 @@ def test_scan_filter_excerpt_and_override(page):
     at.button(key="comp_scan").click().run()
     assert "**1 blocking**" in at.markdown[0].value
     assert [o.fingerprint for o in services.list_overrides(active_only=True)] == [fingerprint]
+    (granted,) = services.list_overrides(active_only=True)
+    # The override records what it accepts and where, taken from the scanned violation.
+    assert (granted.rule, granted.path) == ("synthetic-data", "plugins/bad_model.py")
+    table = next(df.value for df in at.dataframe if "revoked by" in df.value.columns)
+    assert list(table["rule"]) == ["synthetic-data"] and list(table["file"]) == ["plugins/bad_model.py"]
 
     at.text_input(key="comp_revoke_author").input("bob")
     at.button(key="comp_revoke").click().run()
