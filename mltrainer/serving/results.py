@@ -50,10 +50,14 @@ class Prediction:
     @classmethod
     def from_dict(cls, data: dict[str, Any], **overrides: Any) -> Prediction:
         """Rebuild a prediction from :meth:`to_dict` output (e.g. a cache entry); unknown keys ignored."""
-        names = {f.name for f in dataclasses.fields(cls)}
+        names = _PREDICTION_FIELDS
         values = {k: v for k, v in data.items() if k in names}
         values.update(overrides)
         return cls(**values)
+
+
+# Field names looked up once: dataclasses.fields() per cache hit was a fifth of a cached bulk request.
+_PREDICTION_FIELDS = frozenset(f.name for f in dataclasses.fields(Prediction))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,24 @@ def test_key_names_model_symbol_and_as_of_date():
     )
     # a different data date is a different key: a new bar never hits an old entry
     assert prediction_cache_key("m", "AAPL", "2013-03-01") != prediction_cache_key("m", "AAPL", "2013-03-04")
+    # an ISO date string (the fast path), a date, a Timestamp and a datetime text all give the same key
+    import datetime as dt
+
+    import pandas as pd
+
+    same = {prediction_cache_key("m", "AAPL", v)
+            for v in ("2013-03-01", dt.date(2013, 3, 1), pd.Timestamp("2013-03-01"), "2013-03-01 00:00:00")}
+    assert same == {"mltrainer:prediction:m:AAPL:2013-03-01"}
+
+
+def test_delete_model_drops_only_that_models_entries():
+    cache = InProcessCache(clock=FakeClock())
+    for model_id in ("m1", "m1x", "m2"):
+        cache.set(prediction_cache_key(model_id, "AAPL", "2013-03-01"), {"v": model_id}, 60)
+    assert cache.delete_model("m1") == 1
+    assert cache.get(prediction_cache_key("m1", "AAPL", "2013-03-01")) is None
+    assert cache.get(prediction_cache_key("m1x", "AAPL", "2013-03-01")) == {"v": "m1x"}
+    assert cache.get(prediction_cache_key("m2", "AAPL", "2013-03-01")) == {"v": "m2"}
 
 
 def test_hit_miss_and_expiry_with_fake_clock():
