@@ -15,7 +15,7 @@ MODES = {"manual": "Weights from the sliders", "oos": "From out-of-sample return
 def _init_state(model_ids: list[str], symbols: list[str]) -> None:
     default_symbol = "AAPL" if "AAPL" in symbols else (symbols[0] if symbols else None)
     ui.init_state({"ens_models": model_ids[:2], "ens_symbol": default_symbol,
-                   "ens_mode": "manual", "ens_result": None})
+                   "ens_mode": "manual", "ens_result": None, "ens_result_request": None})
     for m in model_ids:
         ui.init_state({f"ens_w_{m}": 1.0})
 
@@ -56,12 +56,18 @@ elif mode == "oos":
     st.caption("Weights are derived from each member's out-of-sample return history and shown with the "
                "result.")
 
+# What the result on screen answers: a result computed for other models, symbol or weights would
+# contradict the widgets above, so it is dropped as soon as any of them changes.
+current_request = (tuple(chosen), symbol, mode, tuple(weights.items()) if weights else None)
+if st.session_state["ens_result_request"] != current_request:
+    st.session_state["ens_result"] = None
 if st.button("Compute ensemble signal", type="primary", key="ens_submit", disabled=len(chosen) < 2):
     request = weights if mode == "manual" else ("oos" if mode == "oos" else None)
     try:
         if mode == "manual" and request is None:
             raise MLTrainerError("Fix the weights above first.")
         st.session_state["ens_result"] = services.predict_ensemble(chosen, symbol, weights=request)
+        st.session_state["ens_result_request"] = current_request
     except MLTrainerError as exc:
         st.session_state["ens_result"] = None
         st.error(str(exc))
@@ -69,6 +75,9 @@ if len(chosen) < 2:
     st.info("Pick at least two models.")
 
 result = st.session_state["ens_result"]
+if result is None and len(chosen) >= 2:
+    st.caption("Press **Compute ensemble signal** to blend the chosen models' signals for "
+               f"{symbol} with these weights.")
 if result is not None:
     st.subheader(f"{result.symbol} ensemble signal as of {result.as_of}")
     c = st.columns(5)

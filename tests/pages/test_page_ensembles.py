@@ -71,3 +71,36 @@ def test_all_zero_weights_show_an_error(page, models_home):
 def test_needs_two_models(page):
     at = page("ensembles").run()
     assert not at.exception and "at least two trained models" in at.info[0].value
+
+
+def test_result_is_dropped_when_the_request_changes(page, models_home):
+    first, second = _ids(models_home)
+    at = page("ensembles").run()
+
+    def shown_signal():
+        return {m.label: m.value for m in at.metric}.get("Signal")
+
+    at.button(key="ens_submit").click().run()
+    expected = services.predict_ensemble([first, second], "AAPL", weights={first: 0.5, second: 0.5})
+    assert shown_signal() == expected.label
+    at.run()  # an unrelated rerun keeps it
+    assert shown_signal() == expected.label
+
+    at.slider(key=f"ens_w_{first}").set_value(0.3).run()
+    assert shown_signal() is None and at.get("plotly_chart") == []
+    assert any("Press **Compute ensemble signal**" in c.value for c in at.caption)
+
+    at.button(key="ens_submit").click().run()
+    assert at.subheader[0].value.startswith("AAPL ensemble signal")
+    at.selectbox(key="ens_symbol").select("MSFT").run()
+    assert shown_signal() is None
+
+    at.button(key="ens_submit").click().run()
+    assert at.subheader[0].value.startswith("MSFT ensemble signal")
+    at.radio(key="ens_mode").set_value("equal").run()
+    assert shown_signal() is None
+
+    at.button(key="ens_submit").click().run()
+    assert shown_signal() is not None
+    at.multiselect(key="ens_models").set_value([second, first]).run()
+    assert shown_signal() is None
