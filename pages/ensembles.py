@@ -97,6 +97,11 @@ if result is not None:
     if result.note:
         st.caption(result.note)
     st.plotly_chart(charts.member_breakdown_chart(result), key="ens_chart", width="stretch")
+    if all(m.error or not m.signal or not m.strength for m in result.members):
+        # Otherwise an empty chart reads like a rendering fault.
+        why = ("Every member says HOLD" if all(m.label == "HOLD" for m in result.members)
+               else "Every member says HOLD, has zero strength or failed")
+        st.caption(f"{why}, so none contributes to the score: the contribution bars are all zero.")
     st.dataframe(pd.DataFrame([{
         "model": m.model_id, "signal": m.label or "failed", "strength": m.strength,
         "confidence": m.confidence, "weight used": round(m.weight, 4),

@@ -42,7 +42,7 @@ def test_ensemble_signal_matches_the_service(page, models_home):
     assert cards["Signal"] == expected.label
     assert cards["Score"] == f"{expected.score:+.3f}"
     assert cards["Agreement"] == f"{expected.agreement:.0%}"
-    assert at.caption[-1].value == f"Weights used (given): {first} 25% · {second} 75%"
+    assert f"Weights used (given): {first} 25% · {second} 75%" in [c.value for c in at.caption]
     members = at.dataframe[-1].value
     assert list(members["model"]) == [first, second]
     assert list(members["weight used"]) == [0.25, 0.75]
@@ -104,3 +104,20 @@ def test_result_is_dropped_when_the_request_changes(page, models_home):
     assert shown_signal() is not None
     at.multiselect(key="ens_models").set_value([second, first]).run()
     assert shown_signal() is None
+
+
+def test_all_hold_members_explain_the_empty_contribution_chart(page, models_home):
+    first, second = _ids(models_home)
+    at = page("ensembles").run()
+    # On the offline bars both AAPL-trained models say HOLD on AAPL's last bar, BUY/HOLD on ^GSPC.
+    at.button(key="ens_submit").click().run()
+    members = services.predict_ensemble([first, second], "AAPL").members
+    assert [m.label for m in members] == ["HOLD", "HOLD"]
+    assert len(at.get("plotly_chart")) == 1
+    assert ("Every member says HOLD, so none contributes to the score: the contribution bars are all zero."
+            in [c.value for c in at.caption])
+
+    at.selectbox(key="ens_symbol").select("^GSPC").run()
+    at.button(key="ens_submit").click().run()
+    assert [m.label for m in services.predict_ensemble([first, second], "^GSPC").members] == ["BUY", "HOLD"]
+    assert not any("none contributes" in c.value for c in at.caption)
