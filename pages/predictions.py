@@ -57,11 +57,17 @@ _init_state(list(symbols_of), symbols_of)
 left, right = st.columns([2, 3])
 model_id = left.selectbox("Model", list(symbols_of), key="pred_model",
                           format_func=lambda m: f"{m} (trained on {symbols_of[m]})")
-right.multiselect("Symbols", sorted(set(symbols) | {symbols_of[model_id]}), key="pred_symbols",
+picked = right.multiselect("Symbols", sorted(set(symbols) | {symbols_of[model_id]}), key="pred_symbols",
                            accept_new_options=True, help="One or many; each is predicted independently.")
-st.caption("Confidence = the model's out-of-sample probability that a signal of this strength pointed the "
-           "right way over its holding horizon (calibrated at training time). Cached for 5 minutes."
-           + (" Live source: refreshed every 5 minutes." if live else ""))
+# The calibration comes from the training symbol's walk-forward test windows only; on any other
+# symbol it is carried over, never measured, and the caption must not let it pass for that symbol's.
+trained_on = symbols_of[model_id]
+others = [s for s in picked if str(s).upper() != str(trained_on).upper()]
+st.caption(f"Confidence calibrated out of sample on {trained_on}: the probability that a signal of this "
+           f"strength pointed the right way over the model's holding horizon, measured on {trained_on}'s "
+           "walk-forward test windows at training time"
+           + (f"; for {', '.join(others)} it is carried over, not measured" if others else "")
+           + ". Cached for 5 minutes." + (" Live source: refreshed every 5 minutes." if live else ""))
 
 
 @st.fragment(run_every="5m" if live else None)

@@ -42,3 +42,20 @@ def test_empty_registry_says_what_to_do(page):
     at = page("predictions").run()
     assert not at.exception
     assert "train one on the **Train** page" in at.info[0].value
+
+
+def test_confidence_caption_names_the_training_symbol(page, models_home):
+    at = page("predictions").run()
+    at.selectbox(key="pred_model").select(models_home.regime_id).run()
+    at.multiselect(key="pred_symbols").set_value(["MSFT"]).run()
+    assert not at.exception
+    # The model was trained on AAPL: MSFT's confidence is AAPL's out-of-sample calibration.
+    caption = at.caption[0].value
+    assert caption.startswith("Confidence calibrated out of sample on AAPL: ")
+    assert "for MSFT it is carried over, not measured" in caption
+    assert list(at.dataframe[0].value["confidence"]) == [
+        f"{services.predict(models_home.regime_id, 'MSFT', use_cache=False).confidence:.0%}"]
+
+    at.multiselect(key="pred_symbols").set_value(["AAPL"]).run()
+    assert at.caption[0].value.startswith("Confidence calibrated out of sample on AAPL: ")
+    assert "carried over" not in at.caption[0].value
