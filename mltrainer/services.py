@@ -62,6 +62,7 @@ __all__ = [
     "revoke_override",
     "plugins_available",
     "install_plugin",
+    "plugin_folder_state",
     "load_plugins",
     "jobs_available",
     "submit_training_job",
@@ -522,6 +523,26 @@ def install_plugin(filename: str, content: bytes, actor: str = "user") -> Any:
     from mltrainer.compliance import plugins
 
     return plugins.install_plugin(filename, content, actor=actor)
+
+
+def plugin_folder_state() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """``(folder, ((file name, size, mtime_ns), ...))`` of the plugin files: changes whenever a plugin
+    is added, removed or edited (or ``MLTRAINER_HOME`` moves), so callers can cache on it."""
+    from mltrainer.config import get_settings
+
+    folder = get_settings().plugins_dir
+    if not plugins_available():
+        return str(folder), ()
+    from mltrainer.compliance.plugins import plugin_files
+
+    files = []
+    for path in plugin_files():
+        try:
+            stat = path.stat()
+        except OSError:  # removed while listing: the next call sees the folder without it
+            continue
+        files.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return str(folder), tuple(files)
 
 
 def load_plugins(actor: str = "user") -> list[Any]:

@@ -37,13 +37,22 @@ def _data_status() -> dict:
     return services.data_status()
 
 
-@st.cache_resource(show_spinner="Scanning and loading plugin models…")
-def plugin_statuses() -> list[dict]:
-    """Load the plugin folder once per dashboard process (scanned first; blocked files stay unloaded).
-    Clear with ``plugin_statuses.clear()`` after installing a plugin."""
+@st.cache_resource(show_spinner="Scanning and loading plugin models…", max_entries=8)
+def _plugin_statuses(folder_state: tuple) -> list[dict]:
+    # ``folder_state`` is only the cache key: the folder is loaded again when it changes.
     return [{"file": Path(s.path).name, "loaded": s.loaded, "model types": ", ".join(s.model_types),
              "blocking violations": len(s.blocking_violations), "problem": s.error or ""}
             for s in services.load_plugins(actor="dashboard")]
+
+
+def plugin_statuses() -> list[dict]:
+    """The plugin folder's load statuses (scanned first; blocked files stay unloaded), loaded once per
+    state of the folder: a plugin added, removed or edited (new name, size or mtime) shows on the next
+    rerun. ``plugin_statuses.clear()`` forces a reload."""
+    return _plugin_statuses(services.plugin_folder_state())
+
+
+plugin_statuses.clear = _plugin_statuses.clear  # type: ignore[attr-defined]
 
 
 def data_caption(status: Mapping[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from mltrainer import services, ui
@@ -23,6 +25,14 @@ class DashboardPlugin(SignalModel):
 
     def _predict(self, bars):
         return bars
+
+    @property
+    def warmup_bars(self):
+        return 0
+
+    @property
+    def holding_horizon(self):
+        return 1
 '''
 PLANTED = CLEAN.replace("        return bars\n",
                         "        from mltrainer.features import alpha_that_does_not_exist\n"
@@ -58,3 +68,22 @@ def test_blocked_and_clean_plugins_show_in_sidebar_compliance_and_train(router, 
 
     at = page("train").run()
     assert "Dashboard plugin" in at.selectbox(key="train_model_type").options  # shown by label
+
+
+def test_sidebar_follows_plugins_added_and_edited_without_a_restart(router):
+    folder = get_settings().plugins_dir
+    folder.mkdir(parents=True)
+    at = router.run()
+    assert not any(c.value.startswith("Plugins:") for c in at.sidebar.caption)
+
+    # No cache clear in between: the folder's file names, sizes and mtimes key the cached statuses.
+    (folder / "clean_plugin.py").write_text(CLEAN)
+    at.run()
+    assert at.sidebar.caption[-1].value == "Plugins: 1 loaded"
+
+    path = folder / "clean_plugin.py"
+    path.write_text(PLANTED)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # an edit a second later
+    at.run()
+    assert at.sidebar.caption[-1].value == "Plugins: 0 loaded, 1 blocked"
