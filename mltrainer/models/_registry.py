@@ -227,6 +227,18 @@ def register_model_class(cls: type) -> type:
         raise InvalidInputError(
             f"Plugin model_type {model_type!r} clashes with a built-in model type; choose another name."
         )
+    # Training and serving need these; a plugin that inherits the abstract ones from SignalModel would
+    # fail later with a bare NotImplementedError, so refuse it here with the fix.
+    from mltrainer.models.base import SignalModel
+
+    missing = [name for name in ("warmup_bars", "holding_horizon")
+               if getattr(cls, name, None) is None
+               or (issubclass(cls, SignalModel) and getattr(cls, name) is getattr(SignalModel, name))]
+    if missing:
+        raise InvalidInputError(
+            f"Plugin class {cls.__name__} must define {' and '.join(missing)} (int properties: leading bars "
+            "with signal 0, and the bars over which a signal is judged)."
+        )
     with _lock:
         existing = _plugins.get(model_type)
         if existing is not None and existing is not cls:

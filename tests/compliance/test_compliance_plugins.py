@@ -32,6 +32,8 @@ from mltrainer.models import SignalModel
 class PluginMomentum(SignalModel):
     model_type = "{MODEL_TYPE}"
     label = "Plugin momentum"
+    warmup_bars = 20
+    holding_horizon = 5
 
     def _fit(self, bars):
         self.threshold_ = 0.0
@@ -69,14 +71,14 @@ def test_planted_fake_import_blocks_until_an_override_is_granted():
     [status] = load_plugins(actor="loader")
     assert not status.loaded and status.model_types == []
     [violation] = status.blocking_violations
-    assert (violation.rule, violation.line) == ("missing-name", 13)
-    assert "missing-name at line 13" in status.error and "alpha_that_does_not_exist" in status.error
+    assert (violation.rule, violation.line) == ("missing-name", 15)
+    assert "missing-name at line 15" in status.error and "alpha_that_does_not_exist" in status.error
     assert MODEL_TYPE not in available_model_types()
     with pytest.raises(ComplianceBlockedError) as blocked:
         check_plugin(MODEL_TYPE)
     assert [v.fingerprint for v in blocked.value.violations] == [violation.fingerprint]
     # Defined by a blocked plugin: the violations, not "unknown model type".
-    with pytest.raises(ComplianceBlockedError, match="blocked plugin.*missing-name at line 13") as refused:
+    with pytest.raises(ComplianceBlockedError, match="blocked plugin.*missing-name at line 15") as refused:
         services.train_model(MODEL_TYPE, "AAPL")
     assert [v.fingerprint for v in refused.value.violations] == [violation.fingerprint]
 
@@ -88,7 +90,7 @@ def test_planted_fake_import_blocks_until_an_override_is_granted():
     assert check_plugin(MODEL_TYPE).blocking() == []
 
     revoke_override(override.id, "lead")
-    with pytest.raises(ComplianceBlockedError, match="missing-name at line 13"):
+    with pytest.raises(ComplianceBlockedError, match="missing-name at line 15"):
         services.train_model(MODEL_TYPE, "AAPL")
 
     trail = get_audit_trail()

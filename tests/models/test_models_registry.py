@@ -103,6 +103,8 @@ class _PluginModel:
     """A minimal plugin: holds a fixed position."""
 
     model_type = "always_long_plugin"
+    warmup_bars = 0
+    holding_horizon = 1
 
     def __init__(self, position=1):
         self.position = position
@@ -153,3 +155,23 @@ def test_register_rejects_class_without_predict_and_builtin_names():
 
     with pytest.raises(InvalidInputError, match="clashes with a built-in"):
         register_model_class(Clash)
+
+
+def test_register_rejects_a_plugin_without_warmup_or_horizon():
+    from mltrainer.models.base import SignalModel
+
+    class NoWarmup(SignalModel):
+        model_type = "no_warmup_plugin"
+
+        def __init__(self, position=1):
+            self.position = position
+
+        def _fit(self, bars):
+            self.fitted_ = True
+
+        def _predict(self, bars):
+            raise AssertionError("never reached")
+
+    with pytest.raises(InvalidInputError, match="must define warmup_bars and holding_horizon"):
+        register_model_class(NoWarmup)
+    assert "no_warmup_plugin" not in available_model_types()
