@@ -28,6 +28,14 @@ class ServingPlugin(SignalModel):
     model_type = "{PLUGIN_TYPE}"
     label = "Serving plugin"
 
+    @property
+    def warmup_bars(self):
+        return 20
+
+    @property
+    def holding_horizon(self):
+        return 5
+
     def _fit(self, bars):
         self.threshold_ = 0.0
 
