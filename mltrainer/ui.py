@@ -210,7 +210,7 @@ def render_review(review: services.ModelReview, key_prefix: str) -> None:
     with st.expander("All out-of-sample metrics vs buy and hold"):
         table = metrics_table({"strategy (OOS)": record.metrics,
                                "buy and hold (same bars)": record.buy_and_hold})
-        st.dataframe(table, key=f"{key_prefix}_all_metrics")
+        st.dataframe(table, key=f"{key_prefix}_all_metrics", height="content")  # every row, not ten
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.equity_chart(review.oos_equity, review.buy_and_hold_equity),
                       key=f"{key_prefix}_equity", width="stretch")

@@ -49,8 +49,8 @@ if len(compare) >= 2:
     except MLTrainerError as exc:
         st.error(str(exc))
     else:
-        st.dataframe(ui.metrics_table({r.model_id: r.metrics for r in comparison["records"]}),
-                     key="models_compare_table")
+        # A static table shows every metric row (DSR included); a dataframe shows ten and hides the rest.
+        st.table(ui.metrics_table({r.model_id: r.metrics for r in comparison["records"]}))
         st.plotly_chart(charts.equity_comparison_chart(comparison["curves"]), key="models_compare_chart",
                         width="stretch")
         st.caption("Each curve covers its own model's out-of-sample period; compare models trained on the "

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from mltrainer import services
+from mltrainer.backtest import METRIC_INFO
 from mltrainer.registry import get_registry
-from mltrainer.ui import format_metric
+from mltrainer.ui import format_metric, metric_label
 
 
 def test_registry_table_and_comparison(page, models_home):
@@ -19,8 +20,13 @@ def test_registry_table_and_comparison(page, models_home):
         assert row["Total return"] == format_metric("total_return", record.metrics["total_return"])
         assert row["data"] == "2008-01-02 → 2012-12-31"
 
-    comparison = at.dataframe[1].value  # two models preselected
+    comparison = at.table[0].value  # two models preselected
     assert set(comparison.columns) == set(records)
+    # Every metric is a row on screen (a dataframe's default height hid those after the tenth, e.g. DSR).
+    assert list(comparison.index) == [metric_label(n) for n in METRIC_INFO]
+    assert len(comparison) == 15 and comparison.index[-1] == metric_label("dsr")
+    for model_id, record in records.items():
+        assert comparison.loc[metric_label("dsr"), model_id] == format_metric("dsr", record.metrics["dsr"])
     for model_id, record in records.items():
         assert comparison.loc["Sharpe ratio", model_id] == format_metric("sharpe", record.metrics["sharpe"])
     chart = at.get("plotly_chart")[0].proto
