@@ -65,6 +65,7 @@ __all__ = [
     "plugin_folder_state",
     "load_plugins",
     "jobs_available",
+    "jobs_backend",
     "submit_training_job",
     "job_status",
 ]
@@ -560,6 +561,16 @@ def jobs_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("mltrainer.jobs") is not None
+
+
+def jobs_backend() -> str | None:
+    """``"celery"`` (a broker is configured), ``"local"`` (an in-process pool), or ``None`` when
+    background jobs are not part of this build."""
+    if not jobs_available():
+        return None
+    from mltrainer.jobs import backend_name
+
+    return backend_name()
 
 
 def submit_training_job(model_type: str, symbol: str, params: dict | None = None, start=None, end=None,

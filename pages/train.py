@@ -18,12 +18,13 @@ def _symbols() -> list[str]:
     return services.list_symbols()
 
 
-def _init_state(types: list[dict], symbols: list[str]) -> None:
+def _init_state(types: list[dict], symbols: list[str], backend: str | None) -> None:
     ui.init_state({
         "train_model_type": types[0]["model_type"] if types else None,
         "train_symbol": "AAPL" if "AAPL" in symbols else (symbols[0] if symbols else None),
         "train_start": None, "train_end": None, "train_cost_bps": 5.0, "train_splits": 5,
-        "train_background": False, "train_last_model_id": None, "train_job_id": None, "train_job_error": None,
+        # With Celery workers configured the queue is where training belongs; otherwise in-process.
+        "train_background": backend == "celery", "train_last_model_id": None, "train_job_id": None, "train_job_error": None,
     })
 
 
@@ -74,17 +75,18 @@ st.title("Train a model")
 try:
     types = services.model_types()  # not cached: an installed plugin adds a type at once
     symbols = _symbols()
+    backend = services.jobs_backend()
 except MLTrainerError as exc:
     st.error(str(exc))
     st.stop()
-_init_state(types, symbols)
+_init_state(types, symbols, backend)
 by_type = {t["model_type"]: t for t in types}
 
 # Outside the form so that the parameter inputs follow the chosen type at once.
 model_type = st.selectbox("Model type", list(by_type), key="train_model_type",
                           format_func=lambda t: by_type[t]["label"])
 st.caption(by_type[model_type]["description"])
-jobs = services.jobs_available()
+jobs = backend is not None
 
 with st.form("train_form"):
     c1, c2, c3 = st.columns(3)
@@ -107,8 +109,10 @@ with st.form("train_form"):
             params[spec["name"]] = _param_widget(model_type, spec)
     background = False
     if jobs:
+        where = "Celery workers" if backend == "celery" else "a process pool in this server"
         background = st.checkbox("Run in background (job queue)", key="train_background",
-                                 help="Submit a job and follow its progress; the page stays usable.")
+                                 help=f"Submit a job to {where} and follow its progress; the page stays "
+                                      "usable.")
     submitted = st.form_submit_button("Train", type="primary", key="train_submit")
 
 if submitted:

@@ -142,3 +142,17 @@ def test_failed_background_job_shows_its_reason(page):
     assert len(at.error) == 1
     assert at.error[0].value.startswith(f"Job {job_id} failed: ") and "needs at least" in at.error[0].value
     assert services.list_models() == []
+
+
+def test_background_is_the_default_only_with_celery(page, monkeypatch):
+    at = page("train").run()
+    assert not at.exception
+    assert services.jobs_backend() == "local"
+    assert at.checkbox(key="train_background").value is False  # in-process training by default
+
+    # Only the setting is read here: nothing is submitted, so no broker needs to be running.
+    monkeypatch.setenv("MLTRAINER_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    assert services.jobs_backend() == "celery"
+    at = page("train").run()
+    assert not at.exception
+    assert at.checkbox(key="train_background").value is True
