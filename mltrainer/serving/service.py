@@ -38,6 +38,7 @@ from mltrainer.errors import (
     InsufficientDataError,
     InvalidInputError,
     MLTrainerError,
+    NotFoundError,
     ServingError,
 )
 from mltrainer.serving import ensemble as _ens
@@ -296,10 +297,11 @@ class PredictionService:
         try:
             record = self.registry.get(entry.model_id)  # ModelNotFoundError once deleted
             self._check_servable(record)  # ComplianceBlockedError once the override is gone
-        except MLTrainerError:
+        except (NotFoundError, ComplianceError):
             log.info("model %s may no longer be served; unloaded", entry.model_id)
             self.unload(entry.model_id, drop_cached=True)
             raise
+        # Any other error (e.g. the database briefly unreachable) fails this request and keeps the model.
         entry.checked_generation = generation
         entry.checked_until = self._clock() + SERVABLE_RECHECK_SECONDS
 

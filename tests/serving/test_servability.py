@@ -153,3 +153,34 @@ def test_servability_is_rechecked_after_a_few_seconds_without_audit_events(model
     clock.advance(SERVABLE_RECHECK_SECONDS + 0.1)
     service.predict(model_id, "AAPL")
     assert len(calls) == 2
+
+
+def test_a_transient_registry_error_fails_the_request_but_keeps_the_model(models_home, clock):
+    from mltrainer.errors import RegistryError
+    from mltrainer.serving.service import SERVABLE_RECHECK_SECONDS
+
+    model_id = models_home.ids["mean_reversion"]
+    down = []
+
+    class FlakyRegistry:
+        def __init__(self):
+            self._real = get_registry()
+
+        def get(self, model_id):
+            if down:
+                raise RegistryError("Could not open the metadata database; check that it is running.")
+            return self._real.get(model_id)
+
+        def load_model(self, model_id):
+            return self._real.load_model(model_id)
+
+    service = PredictionService(settings=get_settings(), cache=InProcessCache(clock=clock), clock=clock,
+                                registry=FlakyRegistry())
+    service.predict(model_id, "AAPL")
+    down.append(True)
+    clock.advance(SERVABLE_RECHECK_SECONDS + 0.1)
+    with pytest.raises(RegistryError):
+        service.predict(model_id, "AAPL")
+    assert [m["model_id"] for m in service.status()["loaded_models"]] == [model_id]
+    down.clear()
+    assert service.predict(model_id, "AAPL").cached is True
