@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mltrainer.compliance.masking import SECRET_RULES, mask_literal
+from mltrainer.compliance.masking import mask_lines as _mask_lines
 from mltrainer.errors import ComplianceError, InvalidInputError
 
 if TYPE_CHECKING:
@@ -389,59 +390,14 @@ def verify_model(model_id: str) -> bool:
 
 def scan_targets() -> dict[str, Path]:
     """What the Compliance page can scan: the plugin folder and mlTrainer's own package."""
-    from mltrainer.config import get_settings
-
     import mltrainer
+    from mltrainer.config import get_settings
 
     return {"Plugins (MLTRAINER_HOME/plugins)": get_settings().plugins_dir,
             "mlTrainer package": Path(mltrainer.__file__).parent}
 
 
 #: Rules whose flagged lines hold a credential: their string literals are masked wherever shown.
-SECRET_RULES = frozenset({"hardcoded-secret"})
-_STRING_LITERAL = re.compile(r"""(?P<prefix>[rRbBuUfF]{0,2})(?P<quote>\"\"\"|'''|"|')(?P<body>.*?)(?P=quote)""",
-                             re.DOTALL)
-
-
-def mask_literal(token: str) -> str:
-    """A string literal with only its first 4 characters and its length kept:
-    ``"sk_live_4eC39H…"`` -> ``"sk_l…(24 chars)"``; literals of 4 characters or fewer stay."""
-    match = _STRING_LITERAL.fullmatch(token)
-    if match is None:
-        return token
-    body = match["body"]
-    if len(body) <= 4:
-        return token
-    head = body[:4].split("\n")[0]  # a multi-line literal keeps its line count elsewhere
-    return f"{match['prefix']}{match['quote']}{head}…({len(body)} chars){match['quote']}"
-
-
-def _mask_lines(lines: list[str], flagged: set[int]) -> list[str]:
-    """``lines`` with every string literal that touches a ``flagged`` line (1-based) masked.
-
-    Tokenizing the whole file finds literals exactly (also ones spanning lines, whose tail lines are
-    blanked so that line numbers stay put); a file that does not tokenize is masked line by line.
-    """
-    import io
-    import tokenize
-
-    out = list(lines)
-    try:
-        tokens = [t for t in tokenize.generate_tokens(io.StringIO("\n".join(lines) + "\n").readline)
-                  if t.type == tokenize.STRING and flagged & set(range(t.start[0], t.end[0] + 1))]
-    except (tokenize.TokenError, SyntaxError):
-        for n in sorted(n for n in flagged if 1 <= n <= len(out)):
-            out[n - 1] = _STRING_LITERAL.sub(lambda m: mask_literal(m[0]), out[n - 1])
-        return out
-    for token in reversed(tokens):  # right to left, so earlier columns stay valid
-        (srow, scol), (erow, ecol) = token.start, token.end
-        tail = out[erow - 1][ecol:]
-        out[srow - 1] = out[srow - 1][:scol] + mask_literal(token.string) + tail
-        for n in range(srow + 1, erow + 1):
-            out[n - 1] = ""
-    return out
-
-
 def _flagged_lines(violation: Any) -> set[int]:
     # The excerpt covers exactly the flagged statement's lines (the scanner caps it at five).
     line = int(violation.line)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from mltrainer.compliance._checks import FileChecker, Finding, drop_supplied_by_subclasses, is_test_path
 from mltrainer.compliance._resolver import Resolver, module_name_for_file
+from mltrainer.compliance.masking import SECRET_RULES, mask_lines
 from mltrainer.compliance.report import ScanReport, Violation, check_severity
 from mltrainer.compliance.rules import RULES, severity_rank
 from mltrainer.errors import InvalidInputError
@@ -71,6 +72,11 @@ def _excerpt(lines: list[str], start: int, end: int) -> str:
 
 
 def _violations_for(findings: list[Finding], lines: list[str], relpath: str, display: str) -> list[Violation]:
+    # A report must not repeat the secret it flags: literals on those lines are masked in every excerpt.
+    secret_lines = {n for f in findings if f.rule in SECRET_RULES
+                    for n in range(f.line, max(f.line, f.end_line or f.line) + 1)}
+    if secret_lines:
+        lines = mask_lines(lines, secret_lines)
     seen: Counter[tuple[str, str, str]] = Counter()
     out = []
     for f in sorted(findings, key=lambda f: (f.line, f.col, f.rule)):

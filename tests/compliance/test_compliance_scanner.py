@@ -181,3 +181,16 @@ def test_file_readers_given_an_unapproved_url(call, flagged):
     source = f"import numpy as np\nimport pandas as pd\n\n\ndef load(settings):\n    return {call}\n"
     report = scan_source(source, "loader.py", rules=["unapproved-source"])
     assert [(v.rule, v.line) for v in report.violations] == ([("unapproved-source", 6)] if flagged else [])
+
+
+def test_reports_never_repeat_a_hardcoded_secret(tmp_path):
+    """The scan's excerpts (CLI/API/report output) mask the literal they flag."""
+    from mltrainer.compliance import scan_path
+
+    path = tmp_path / "keys.py"
+    path.write_text('import os\nSTRIPE_SECRET = "sk_live_51HqLyjWDarjtT1zdp7dcXa9Rf"\n')
+    report = scan_path(path)
+    secrets = [v for v in report.violations if v.rule == "hardcoded-secret"]
+    assert len(secrets) == 1 and secrets[0].line == 2
+    assert secrets[0].excerpt == 'STRIPE_SECRET = "sk_l…(34 chars)"'
+    assert "51HqLyjWDarjtT1zdp7dcXa9Rf" not in str(report.to_dict())
