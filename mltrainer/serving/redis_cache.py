@@ -156,9 +156,23 @@ class RedisPredictionCache(PredictionCache):
 
         self._call(_clear, None)
 
-    def _match(self) -> str:
-        # SCAN patterns are globs: escape the prefix so '*', '?' or '[' in it match literally.
-        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
+    def delete_model(self, model_id: str) -> int:
+        """Drop every entry of ``model_id`` for every process sharing this Redis; 0 while unreachable."""
+        from mltrainer.serving.cache import CACHE_KEY_PREFIX
+
+        pattern = self._match(f"{CACHE_KEY_PREFIX}:{model_id}:")
+
+        def _delete() -> int:
+            keys = list(self._client.scan_iter(match=pattern, count=500))
+            for i in range(0, len(keys), 500):
+                self._client.unlink(*keys[i:i + 500])
+            return len(keys)
+
+        return int(self._call(_delete, 0))
+
+    def _match(self, after_prefix: str = "") -> str:
+        # SCAN patterns are globs: escape the text so '*', '?' or '[' in it match literally.
+        escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix + after_prefix)
         return escaped + "*"
 
     def size(self) -> int | None:

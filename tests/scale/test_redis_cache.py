@@ -144,3 +144,16 @@ def test_redis_refusing_writes_does_not_fail_the_caller(throwaway_redis):
     clock.now += 5  # past the retry interval
     cache.set("k", VALUE, 60)
     assert cache.get("k") == VALUE and cache.stats()["healthy"] is True
+
+
+def test_delete_model_drops_only_that_models_entries_for_every_instance(redis_prefix):
+    url, prefix = redis_prefix
+    writer = RedisPredictionCache(url, prefix=prefix)
+    other_process = RedisPredictionCache(url, prefix=prefix)
+    doomed = [prediction_cache_key("m_AAPL_v1", s, "2024-05-31") for s in ("AAPL", "MSFT")]
+    kept = prediction_cache_key("m_AAPL_v10", "AAPL", "2024-05-31")  # an id sharing the first characters
+    for key in [*doomed, kept]:
+        writer.set(key, VALUE, 60)
+    assert other_process.delete_model("m_AAPL_v1") == 2
+    assert [writer.get(k) for k in doomed] == [None, None] and writer.get(kept) == VALUE
+    assert RedisPredictionCache("redis://127.0.0.1:1/0").delete_model("m_AAPL_v1") == 0
