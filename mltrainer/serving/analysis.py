@@ -13,6 +13,8 @@ Every model names its analysis columns (``analysis_columns`` on the model or in 
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import math
 from typing import Any
@@ -64,11 +66,25 @@ def _last_row(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
     return {c: _scalar(last[c]) for c in columns if c in frame.columns}
 
 
+@functools.cache
+def _accepts_last_n(model_class: type) -> bool:
+    """Whether ``feature_contributions`` takes ``last_n`` (explain only the last rows)."""
+    try:
+        return "last_n" in inspect.signature(model_class.feature_contributions).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Top features by |contribution| (log-odds units) to the latest prediction, with the feature's value
     where the predict frame carries it."""
     window = max(CONTRIBUTION_WINDOW_BARS, 5 * int(getattr(model, "warmup_bars", 0) or 0))
-    contributions = model.feature_contributions(bars.iloc[-window:])
+    if _accepts_last_n(type(model)):
+        # Features still come from the whole window; only the reported row is explained (~1 ms
+        # instead of ~70 ms for 300 rows of pred_contrib).
+        contributions = model.feature_contributions(bars.iloc[-window:], last_n=1)
+    else:
+        contributions = model.feature_contributions(bars.iloc[-window:])
     latest = contributions.iloc[-1] if isinstance(contributions, pd.DataFrame) else pd.Series(contributions)
     latest = pd.to_numeric(latest, errors="coerce").dropna()
     latest = latest.drop(labels=[c for c in latest.index if str(c).lower() in {"bias", "expected_value"}])
