@@ -9,9 +9,10 @@ changes. Models are trained on the real offline AAPL bars into a throw-away ``ML
 
 Measured per model type, after the model is loaded (artifact verification is not part of a request):
 - ``uncached``: a fresh cache, every symbol computed (load bars, predict full history, explain);
-- ``cached``: the same request again, every symbol a cache hit (bars are still loaded to learn the
-  as-of date that keys the cache);
-- ``single_cached``: one cached ``predict`` (audit record included).
+- ``cached``: the same request again, every symbol a cache hit (the as-of dates learnt by the
+  uncached pass key the cache, so bars are not reloaded; the per-request servability check and the
+  audit record are included);
+- ``single_cached``: one cached ``predict`` (servability check and audit record included).
 Targets (issue 5): uncached bulk <= 1 s, cached <= 20 ms. Results go to benchmarks/results/bench_serving.json.
 """
 
