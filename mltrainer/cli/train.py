@@ -16,7 +16,8 @@ from typing import Any
 from mltrainer.cli import emit
 from mltrainer.errors import InvalidParameterError
 
-__all__ = ["register", "add_train_arguments", "parse_params", "train_request_from_args", "run_training"]
+__all__ = ["register", "add_train_arguments", "parse_params", "train_request_from_args", "run_training",
+           "submit_async"]
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,73 @@ def run_training(request: dict[str, Any], as_json: bool) -> int:
     return 0
 
 
+_DETACHED_RUNNER = (
+    "import sys\n"
+    "from mltrainer.config import get_settings\n"
+    "from mltrainer.jobs.runner import run_job\n"
+    "run_job(get_settings(), sys.argv[1])\n"
+)
+
+
+def _submit_detached(request: dict[str, Any]) -> str:
+    """Queue a job on the local backend and run it in a detached process that outlives this CLI.
+
+    (The local backend's process pool lives inside the submitting process, which for a CLI command
+    ends at once.) The child becomes the job's owner before this process exits, so the lost-worker
+    check follows the child: if it dies, the job is reported failed.
+    """
+    import os
+    import subprocess
+
+    from mltrainer.config import get_settings
+    from mltrainer.errors import JobError
+    from mltrainer.jobs import record_submission, validate_request
+    from mltrainer.jobs.store import create_job, update_job, utcnow
+
+    settings = get_settings()
+    actor = request.get("actor", "cli")
+    fields = validate_request(request["model_type"], request["symbol"], request["params"], request["start"],
+                              request["end"], request["cost_bps"], request["n_splits"])
+    job_id = create_job(settings, backend="local", actor=actor, **fields)
+    record_submission(settings, "job.submit", job_id, {**fields, "backend": "local (detached)"}, actor)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _DETACHED_RUNNER, job_id],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env=dict(os.environ),
+        )
+    except OSError as exc:
+        update_job(settings, job_id, only_if_state=("queued",), state="failed", error=type(exc).__name__,
+                   message="Could not start a background process; no model was trained.",
+                   finished_at=utcnow())
+        raise JobError("Could not start a background process for the training job; "
+                       "run it without --async.") from None
+    update_job(settings, job_id, only_if_state=("queued",), worker_pid=child.pid)
+    return job_id
+
+
+def submit_async(request: dict[str, Any], as_json: bool) -> int:
+    """``train ... --async``: queue the training and print ``{job_id, backend}`` at once."""
+    from mltrainer.jobs import backend_name, submit_training
+
+    backend = backend_name()
+    if backend == "local":
+        job_id = _submit_detached(request)
+    else:
+        job_id = submit_training(**request)
+    if as_json:
+        emit({"job_id": job_id, "backend": backend}, True)
+    else:
+        sys.stdout.write(f"{job_id} queued ({backend}); follow it with: "
+                         f"python -m mltrainer jobs show {job_id}\n")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
-    return run_training(train_request_from_args(args), args.json)
+    request = train_request_from_args(args)
+    if getattr(args, "run_async", False):
+        return submit_async(request, args.json)
+    return run_training(request, args.json)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,4 +179,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train, validate out of sample and register a model")
     add_train_arguments(parser)
+    parser.add_argument("--async", action="store_true", dest="run_async",
+                        help="queue a background job and print {job_id} at once (Celery when "
+                             "MLTRAINER_CELERY_BROKER_URL is set, else a detached local process); "
+                             "follow it with `jobs show JOB_ID`")
     parser.set_defaults(handler=_train)
