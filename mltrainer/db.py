@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from mltrainer.config import Settings, get_settings
-from mltrainer.errors import ConfigError, RegistryError
+from mltrainer.errors import ConfigError, MLTrainerError, RegistryError
 
 __all__ = [
     "Base", "get_engine", "session_scope", "init_db", "import_table_modules", "dispose_engines", "TABLE_MODULES",
@@ -93,6 +93,8 @@ def get_engine(settings: Settings | None = None) -> Engine:
         if url not in _initialised:
             try:
                 init_db(engine)
+            except MLTrainerError:
+                raise
             except Exception as exc:
                 raise RegistryError(
                     f"Could not open the metadata database at {_redact(url)}: {type(exc).__name__}. "

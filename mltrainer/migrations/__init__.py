@@ -10,10 +10,9 @@ Adding or changing a table: declare it on ``Base`` in its module (listed in
 
     alembic -c mltrainer/migrations/alembic.ini revision --autogenerate -m "jobs: add queue column"
 
-``tests/scale/test_migrations.py`` fails while the models and the migrations disagree. Until the
-migration exists, :func:`upgrade_to_head` applies purely additive differences (new tables, new
-nullable columns, new indexes) itself and logs a warning naming them, so a development database keeps
-working; anything else (type changes, drops) is only reported.
+``tests/scale/test_migrations.py`` fails while the models and the migrations disagree. After
+upgrading, :func:`upgrade_to_head` refuses (``ConfigError`` naming the differences) a database that
+still differs from the code: the schema is only ever changed by migrations.
 """
 
 from __future__ import annotations
@@ -26,13 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from alembic.autogenerate import compare_metadata, produce_migrations
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from alembic.operations import Operations, ops
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+from mltrainer.errors import ConfigError
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -125,49 +125,32 @@ def schema_drift(connection: Connection) -> list[Any]:
     return compare_metadata(context, target_metadata())
 
 
-def _apply_additive_drift(connection: Connection) -> None:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    script = produce_migrations(context, target_metadata())
-    operations = Operations(context)
-    applied, reported = [], []
-
-    postgres = connection.dialect.name == "postgresql"
-
-    def _run(op: ops.MigrateOperation, label: str) -> None:
-        try:
-            # PostgreSQL aborts the whole transaction on an error: contain it in a savepoint. SQLite
-            # rebuilds the table to add a NOT NULL column (ALTER TABLE cannot).
-            with connection.begin_nested() if postgres else contextlib.nullcontext():
-                if isinstance(op, ops.AddColumnOp) and not postgres:
-                    with operations.batch_alter_table(op.table_name, recreate="always") as batch:
-                        batch.add_column(op.column)
-                else:
-                    operations.invoke(op)
-            applied.append(label)
-        except Exception as exc:  # e.g. NOT NULL column on a table with rows: needs a real migration
-            reported.append(f"{label} (not applied: {type(exc).__name__})")
-
-    for op in script.upgrade_ops.ops:
-        if isinstance(op, ops.CreateTableOp):
-            _run(op, f"create table {op.table_name}")
-        elif isinstance(op, ops.CreateIndexOp):
-            _run(op, f"create index {op.index_name}")
-        elif isinstance(op, ops.ModifyTableOps):
-            for sub in op.ops:
-                if isinstance(sub, ops.AddColumnOp):
-                    _run(sub, f"add column {op.table_name}.{sub.column.name}")
-                elif isinstance(sub, ops.CreateIndexOp):
-                    _run(sub, f"create index {sub.index_name}")
-                else:
-                    reported.append(f"{type(sub).__name__} on {op.table_name}")
+def _refuse_drift(connection: Connection) -> None:
+    """After upgrading, the database must match the code exactly. A difference means a missing migration
+    or a hand-edited database; the schema is never patched outside a migration (a half-applied patch is
+    worse than a clear refusal), so this raises naming what differs."""
+    drift = schema_drift(connection)
+    if not drift:
+        return
+    parts = []
+    for diff in drift:
+        kind = diff[0] if isinstance(diff, tuple) else "change"
+        if kind == "add_table":
+            parts.append(f"missing table {diff[1].name}")
+        elif kind == "add_column":
+            parts.append(f"missing column {diff[2]}.{diff[3].name}")
+        elif kind == "remove_table":
+            parts.append(f"unexpected table {diff[1].name}")
+        elif kind == "remove_column":
+            parts.append(f"unexpected column {diff[2]}.{diff[3].name}")
         else:
-            reported.append(type(op).__name__)
-    if applied or reported:
-        log.warning(
-            "the metadata tables in code differ from the migrations (write one with `alembic -c "
-            "mltrainer/migrations/alembic.ini revision --autogenerate`). Applied: %s. Not applied: %s.",
-            ", ".join(applied) or "nothing", ", ".join(reported) or "nothing",
-        )
+            parts.append(str(kind))
+    raise ConfigError(
+        "The metadata database does not match this version of mlTrainer ("
+        + "; ".join(parts[:6]) + (f"; +{len(parts) - 6} more" if len(parts) > 6 else "")
+        + "). It was changed outside mlTrainer's migrations: restore it from a backup, or point "
+        "MLTRAINER_DATABASE_URL at another database."
+    )
 
 
 def upgrade_to_head(engine: Engine) -> None:
@@ -179,4 +162,4 @@ def upgrade_to_head(engine: Engine) -> None:
             if current_revision(connection) != head_revision():
                 log.info("migrating the metadata database to revision %s", head_revision())
                 command.upgrade(cfg, "head")
-            _apply_additive_drift(connection)
+            _refuse_drift(connection)

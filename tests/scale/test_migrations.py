@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from mltrainer.db import Base, dispose_engines, get_engine, import_table_modules
+from mltrainer.errors import ConfigError
 from mltrainer.migrations import alembic_config, current_revision, head_revision, schema_drift
 
 from .conftest import wait_until
@@ -63,20 +63,24 @@ def test_migrations_database_made_by_create_all_is_adopted(database_url):
         assert schema_drift(conn) == []
 
 
-def test_migrations_additive_drift_is_applied_with_a_warning(database_url, caplog):
+def test_a_database_changed_outside_migrations_is_refused_not_patched(database_url):
     engine = get_engine()
     with engine.begin() as conn:  # the database lags the code: a table and a column are missing
         conn.execute(sa.text("DROP TABLE sweeps"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN heartbeat_at"))
     dispose_engines()
-    with caplog.at_level(logging.WARNING, logger="mltrainer.migrations"):
-        engine = get_engine()
-    assert "sweeps" in _tables(engine)
-    assert "heartbeat_at" in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}
-    warning = " ".join(r.getMessage() for r in caplog.records)
-    assert "create table sweeps" in warning and "add column jobs.heartbeat_at" in warning
-    with engine.connect() as conn:
-        assert schema_drift(conn) == []
+    with pytest.raises(ConfigError) as refused:
+        get_engine()
+    message = str(refused.value)
+    assert "missing table sweeps" in message and "missing column jobs.heartbeat_at" in message
+    assert "restore it from a backup" in message
+    dispose_engines()
+    plain = sa.create_engine(database_url)
+    try:  # nothing was patched behind the migrations' back
+        assert "sweeps" not in sa.inspect(plain).get_table_names()
+        assert "heartbeat_at" not in {c["name"] for c in sa.inspect(plain).get_columns("jobs")}
+    finally:
+        plain.dispose()
 
 
 @pytest.mark.services
