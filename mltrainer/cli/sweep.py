@@ -78,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--end", default=None, help="last training date YYYY-MM-DD")
     parser.add_argument("--cost-bps", type=float, default=5.0,
                         help="trading cost in basis points (default 5)")
-    parser.add_argument("--n-splits", type=int, default=5, help="walk-forward folds (default 5)")
+    parser.add_argument("--splits", "--n-splits", type=int, default=5, dest="n_splits",
+                        help="walk-forward folds (default 5; same flag as `train --splits`)")
     parser.add_argument("--wait", action="store_true", help="wait for every trial and print the ranking")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     parser.add_argument("--status", metavar="SWEEP_ID", default=None, help="show an existing sweep instead")

@@ -55,8 +55,10 @@ def _date_text(value: Any, name: str) -> str | None:
 def validate_request(model_type: str, symbol: str, params: dict | None, start: Any, end: Any, cost_bps: float,
                      n_splits: int) -> dict[str, Any]:
     """Check what can be checked before queueing, so a typo fails now rather than as a failed job."""
-    from mltrainer.models import available_model_types, create_model
+    from mltrainer.models import available_model_types, create_model, get_model_class
 
+    if isinstance(model_type, str) and model_type not in available_model_types():
+        get_model_class(model_type)  # a type defined by a blocked plugin: ComplianceBlockedError listing why
     if not isinstance(model_type, str) or model_type not in available_model_types():
         import difflib
 

@@ -129,3 +129,11 @@ def test_api_lists_plugin_types_and_refuses_a_blocked_one():
     assert "auto_reversion" in [t["model_type"] for t in listed.json()["model_types"]]
     assert refused.json()["error"] == "ComplianceBlockedError"
     assert "missing-name at line 2" in refused.json()["detail"]
+
+
+def test_a_job_for_a_blocked_plugin_type_is_refused_with_its_violations():
+    from mltrainer.jobs import submit_training
+
+    _write("fake_alpha.py", BLOCKED)
+    with pytest.raises(ComplianceBlockedError, match="missing-name at line 2"):
+        submit_training("fake_alpha", "AAPL")

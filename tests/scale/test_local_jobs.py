@@ -114,7 +114,7 @@ def test_local_sweep_cli_waits_and_prints_the_ranking_as_json(capsys):
 
     code = main(["sweep", "--model", "mean_reversion", "--symbols", "AAPL", "--grid", "entry_z=1.5,2.0",
                  "--grid", "allow_short=false", "--start", "2008-01-01", "--end", "2011-12-31",
-                 "--n-splits", "3", "--wait", "--timeout", "120", "--json"])
+                 "--splits", "3", "--wait", "--timeout", "120", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["state"] == "succeeded" and out["complete"] is True
     assert {r["params"]["entry_z"] for r in out["results"]} == {1.5, 2.0}
