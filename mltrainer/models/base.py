@@ -171,11 +171,15 @@ class SignalModel(BaseEstimator):
                 f"bars are missing column(s) {', '.join(missing)}; provide {', '.join(BAR_COLUMNS)} "
                 "(e.g. from mltrainer.data.load_bars)."
             )
-        if not isinstance(bars.index, pd.DatetimeIndex):
+        index = bars.index
+        if not isinstance(index, pd.DatetimeIndex):
             raise InvalidInputError("bars must be indexed by a DatetimeIndex of trading dates.")
-        if bars.index.tz is not None:
+        if index.tz is not None:
             raise InvalidInputError("bars must have a tz-naive date index; convert once at the data source.")
-        if not bars.index.is_unique or not bars.index.is_monotonic_increasing:
+        # Strictly increasing int64 stamps mean ascending and unique in one NumPy pass (pandas'
+        # is_unique builds a hash table). NaT is the smallest int64, so it can only sit first.
+        stamps = index.asi8
+        if len(stamps) and (stamps[0] == np.iinfo(np.int64).min or not (stamps[1:] > stamps[:-1]).all()):
             raise InvalidInputError(
                 "bars must have ascending, unique dates; sort and drop duplicate dates first."
             )
@@ -185,8 +189,14 @@ class SignalModel(BaseEstimator):
                 f"({self.warmup_bars} warm-up bars, then training rows); got {len(bars)}. "
                 "Use a longer date range or shorter lookback windows."
             )
-        out = bars.loc[:, list(BAR_COLUMNS)].astype("float64")
-        return out
+        # Column by column without copying float64 data, into a fresh frame: the source's ``attrs``
+        # (provenance) would otherwise be deep-copied by every derived Series in the indicators.
+        columns = {}
+        for name in BAR_COLUMNS:
+            column = bars[name]
+            values = column.to_numpy() if column.dtype == np.float64 else column.astype("float64").to_numpy()
+            columns[name] = values
+        return pd.DataFrame(columns, index=index, copy=False)
 
     # -- public API ------------------------------------------------------------------------------
     @property
