@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mltrainer.features import _kernels
 from mltrainer.features._validation import as_float_series, check_int, check_positive_float
 
 __all__ = ["sma", "ema", "rolling_zscore", "bollinger_bands", "bollinger_percent_b"]
@@ -21,7 +22,7 @@ def sma(series: pd.Series, window: int) -> pd.Series:
     """
     series = as_float_series(series, "series")
     window = check_int(window, "window", 1)
-    return series.rolling(window, min_periods=window).mean()
+    return _like(series, _kernels.rolling_mean(series.to_numpy(), window))
 
 
 def ema(series: pd.Series, span: int) -> pd.Series:
@@ -32,12 +33,17 @@ def ema(series: pd.Series, span: int) -> pd.Series:
     """
     series = as_float_series(series, "series")
     span = check_int(span, "span", 1)
-    return series.ewm(span=span, adjust=False, min_periods=span).mean()
+    return _like(series, _kernels.ema_span(series.to_numpy(), span))
+
+
+def _like(series: pd.Series, values) -> pd.Series:
+    return pd.Series(values, index=series.index, name=series.name, copy=False)
 
 
 def _mean_and_std(series: pd.Series, window: int) -> tuple[pd.Series, pd.Series]:
-    rolling = series.rolling(window, min_periods=window)
-    return rolling.mean(), rolling.std(ddof=0)
+    values = series.to_numpy()
+    return (_like(series, _kernels.rolling_mean(values, window)),
+            _like(series, _kernels.rolling_std(values, window, 0)))
 
 
 def rolling_zscore(series: pd.Series, window: int) -> pd.Series:

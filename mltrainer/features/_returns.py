@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
+from mltrainer.features import _kernels
 from mltrainer.features._validation import as_float_series, check_int, check_positive_values
 
 __all__ = ["returns", "log_returns", "momentum"]
 
 
 def _pct_change(close: pd.Series, periods: int) -> pd.Series:
-    # A zero price would give ±inf; a return from (or to) an impossible price is not a number.
-    out = close / close.shift(periods) - 1.0
-    return out.replace([np.inf, -np.inf], np.nan)
+    return pd.Series(_kernels.pct_change(close.to_numpy(), periods), index=close.index, name=close.name,
+                     copy=False)
 
 
 def returns(close: pd.Series, periods: int = 1) -> pd.Series:
@@ -35,7 +34,8 @@ def log_returns(close: pd.Series, periods: int = 1) -> pd.Series:
     close = as_float_series(close, "close")
     periods = check_int(periods, "periods", 1)
     check_positive_values(close, "close")
-    return np.log(close / close.shift(periods))
+    return pd.Series(_kernels.log_ratio(close.to_numpy(), periods), index=close.index, name=close.name,
+                     copy=False)
 
 
 def momentum(close: pd.Series, period: int) -> pd.Series:

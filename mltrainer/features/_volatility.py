@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 
+from mltrainer.features import _kernels
 from mltrainer.features._returns import log_returns
 from mltrainer.features._validation import as_float_series, check_int, check_positive_float
 
@@ -23,7 +24,8 @@ def realized_volatility(close: pd.Series, window: int = 20, periods_per_year: fl
     window = check_int(window, "window", 2)
     periods_per_year = check_positive_float(periods_per_year, "periods_per_year")
     log_ret = log_returns(close, 1)
-    return log_ret.rolling(window, min_periods=window).std(ddof=1) * math.sqrt(periods_per_year)
+    values = _kernels.rolling_std(log_ret.to_numpy(), window, 1) * math.sqrt(periods_per_year)
+    return pd.Series(values, index=close.index, name=close.name, copy=False)
 
 
 def volume_ratio(volume: pd.Series, window: int = 20) -> pd.Series:
@@ -35,5 +37,5 @@ def volume_ratio(volume: pd.Series, window: int = 20) -> pd.Series:
     """
     volume = as_float_series(volume, "volume")
     window = check_int(window, "window", 1)
-    baseline = volume.shift(1).rolling(window, min_periods=window).mean()
-    return volume / baseline.where(baseline > 0)
+    return pd.Series(_kernels.volume_ratio_values(volume.to_numpy(), window), index=volume.index,
+                     name=volume.name, copy=False)

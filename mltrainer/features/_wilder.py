@@ -2,8 +2,8 @@
 
 Both use Wilder's smoothing: the first average is the simple mean of the first ``period`` values,
 after which ``avg[t] = (avg[t-1] * (period - 1) + x[t]) / period``. That recursion is an exponential
-average with ``alpha = 1 / period``, so it is delegated to pandas' ``ewm(adjust=False)`` seeded with
-the simple mean; only the seed needs code of our own.
+average with ``alpha = 1 / period``, so it is delegated to pandas' ``ewm(adjust=False)`` kernel seeded
+with the simple mean; only the seed needs code of our own (``_kernels.wilder_average``).
 """
 
 from __future__ import annotations
@@ -11,23 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mltrainer.features import _kernels
 from mltrainer.features._validation import as_float_series, check_int, check_same_index
 
 __all__ = ["rsi", "atr"]
-
-
-def _wilder_average(values: pd.Series, period: int) -> pd.Series:
-    """Wilder-smoothed average; leading NaNs of ``values`` are skipped before the seed window."""
-    valid = np.flatnonzero(values.notna().to_numpy())
-    out = pd.Series(np.nan, index=values.index, dtype=np.float64, name=values.name)
-    if len(valid) == 0 or len(values) - valid[0] < period:
-        return out
-    first = valid[0]
-    seed_at = first + period - 1
-    seeded = values.copy()
-    seeded.iloc[:seed_at] = np.nan
-    seeded.iloc[seed_at] = values.iloc[first : seed_at + 1].mean()
-    return seeded.ewm(alpha=1.0 / period, adjust=False).mean()
 
 
 def rsi(close: pd.Series, period: int = 14) -> pd.Series:
@@ -42,16 +29,8 @@ def rsi(close: pd.Series, period: int = 14) -> pd.Series:
     """
     close = as_float_series(close, "close")
     period = check_int(period, "period", 2)
-    change = close.diff()
-    # where() keeps NaN changes NaN, so leading NaNs stay outside the seed window.
-    gain = change.where(change.isna() | (change > 0), 0.0)
-    loss = (-change).where(change.isna() | (change < 0), 0.0)
-    avg_gain = _wilder_average(gain, period)
-    avg_loss = _wilder_average(loss, period)
-    total = avg_gain + avg_loss
-    out = 100.0 * avg_gain / total.where(total > 0)
-    out = out.mask((total == 0) & avg_gain.notna(), 50.0)
-    return out.rename(close.name)
+    return pd.Series(_kernels.rsi_values(close.to_numpy(), period), index=close.index, name=close.name,
+                     copy=False)
 
 
 def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
@@ -59,14 +38,8 @@ def true_range(high: pd.Series, low: pd.Series, close: pd.Series) -> pd.Series:
 
     On the first bar there is no previous close, so it is high - low (as in Wilder's worksheets).
     """
-    prev_close = close.shift(1)
-    hl = high - low
-    # fmax ignores the NaN previous close on the first bar instead of propagating it.
-    return pd.Series(
-        np.fmax(hl, np.fmax((high - prev_close).abs(), (low - prev_close).abs())),
-        index=close.index,
-        dtype=np.float64,
-    )
+    values = _kernels.true_range_values(high.to_numpy(), low.to_numpy(), close.to_numpy())
+    return pd.Series(values, index=close.index, dtype=np.float64)
 
 
 def atr(high: pd.Series, low: pd.Series, close: pd.Series, period: int = 14) -> pd.Series:
@@ -81,4 +54,5 @@ def atr(high: pd.Series, low: pd.Series, close: pd.Series, period: int = 14) -> 
     close = as_float_series(close, "close")
     check_same_index({"high": high, "low": low, "close": close})
     period = check_int(period, "period", 1)
-    return _wilder_average(true_range(high, low, close), period).rename(None)
+    values = _kernels.wilder_average(true_range(high, low, close).to_numpy(), period)
+    return pd.Series(values, index=close.index, copy=False)
