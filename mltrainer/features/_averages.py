@@ -40,12 +40,6 @@ def _like(series: pd.Series, values) -> pd.Series:
     return pd.Series(values, index=series.index, name=series.name, copy=False)
 
 
-def _mean_and_std(series: pd.Series, window: int) -> tuple[pd.Series, pd.Series]:
-    values = series.to_numpy()
-    return (_like(series, _kernels.rolling_mean(values, window)),
-            _like(series, _kernels.rolling_std(values, window, 0)))
-
-
 def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
     """How many (population) standard deviations the value is from its rolling mean.
 
@@ -55,8 +49,9 @@ def rolling_zscore(series: pd.Series, window: int) -> pd.Series:
     """
     series = as_float_series(series, "series")
     window = check_int(window, "window", 2)
-    mean, std = _mean_and_std(series, window)
-    return (series - mean) / std.where(std > 0)
+    values = series.to_numpy()
+    mean, std = _kernels.rolling_mean(values, window), _kernels.rolling_std(values, window, 0)
+    return _like(series, _kernels.zscore_values(values, mean, std))
 
 
 def bollinger_bands(close: pd.Series, window: int = 20, num_std: float = 2.0) -> pd.DataFrame:
@@ -68,11 +63,10 @@ def bollinger_bands(close: pd.Series, window: int = 20, num_std: float = 2.0) ->
     close = as_float_series(close, "close")
     window = check_int(window, "window", 2)
     num_std = check_positive_float(num_std, "num_std")
-    middle, std = _mean_and_std(close, window)
-    return pd.DataFrame(
-        {"middle": middle, "upper": middle + num_std * std, "lower": middle - num_std * std},
-        index=close.index,
-    )
+    values = close.to_numpy()
+    middle, std = _kernels.rolling_mean(values, window), _kernels.rolling_std(values, window, 0)
+    upper, lower = _kernels.band_values(middle, std, num_std)
+    return pd.DataFrame({"middle": middle, "upper": upper, "lower": lower}, index=close.index)
 
 
 def bollinger_percent_b(close: pd.Series, window: int = 20, num_std: float = 2.0) -> pd.Series:
@@ -81,8 +75,10 @@ def bollinger_percent_b(close: pd.Series, window: int = 20, num_std: float = 2.0
 
     Warm-up: ``window - 1`` leading NaNs. ``window`` must be >= 2, ``num_std`` > 0.
     """
-    bands = bollinger_bands(close, window=window, num_std=num_std)
-    width = bands["upper"] - bands["lower"]
-    out = (as_float_series(close, "close") - bands["lower"]) / width.where(width > 0)
-    return out.rename(close.name)
+    close = as_float_series(close, "close")
+    window = check_int(window, "window", 2)
+    num_std = check_positive_float(num_std, "num_std")
+    values = close.to_numpy()
+    middle, std = _kernels.rolling_mean(values, window), _kernels.rolling_std(values, window, 0)
+    return _like(close, _kernels.percent_b_values(values, middle, std, num_std))
 

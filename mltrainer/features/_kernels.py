@@ -14,6 +14,8 @@ real bars, so a pandas upgrade that changes them fails loudly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pandas._libs.window import aggregations as _window
 
@@ -28,6 +30,10 @@ __all__ = [
     "rsi_values",
     "true_range_values",
     "volume_ratio_values",
+    "zscore_values",
+    "band_values",
+    "percent_b_values",
+    "realized_vol_values",
 ]
 
 
@@ -142,3 +148,26 @@ def volume_ratio_values(volume: np.ndarray, window: int) -> np.ndarray:
     baseline = rolling_mean(shift(volume, 1), window)
     with np.errstate(divide="ignore", invalid="ignore"):
         return volume / np.where(baseline > 0, baseline, np.nan)
+
+
+def zscore_values(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Distance from the rolling mean in (population) deviations; NaN where the window is flat."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (values - mean) / np.where(std > 0, std, np.nan)
+
+
+def band_values(middle: np.ndarray, std: np.ndarray, num_std: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bollinger ``(upper, lower)`` bands from the rolling mean and population deviation."""
+    return middle + num_std * std, middle - num_std * std
+
+
+def percent_b_values(close: np.ndarray, middle: np.ndarray, std: np.ndarray, num_std: float) -> np.ndarray:
+    upper, lower = band_values(middle, std, num_std)
+    width = upper - lower
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (close - lower) / np.where(width > 0, width, np.nan)
+
+
+def realized_vol_values(close: np.ndarray, window: int, periods_per_year: float) -> np.ndarray:
+    """Annualised sample deviation of one-bar log returns; prices assumed checked > 0 by the caller."""
+    return rolling_std(log_ratio(close, 1), window, 1) * math.sqrt(periods_per_year)

@@ -21,6 +21,7 @@ __all__ = [
     "check_positive_float",
     "check_same_index",
     "check_positive_values",
+    "check_positive_array",
 ]
 
 
@@ -72,9 +73,15 @@ def check_same_index(series: dict[str, pd.Series]) -> None:
 
 def check_positive_values(values: pd.Series, name: str) -> None:
     """Prices must be > 0 where logarithms are taken; NaN is allowed (it propagates)."""
-    bad = values[values <= 0]
+    check_positive_array(values.to_numpy(), values.index, name)
+
+
+def check_positive_array(values: np.ndarray, index: pd.Index, name: str) -> None:
+    """:func:`check_positive_values` on a float array and its index (the models' NumPy path)."""
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(values <= 0)
     if len(bad):
         raise InvalidInputError(
             f"{name} must be > 0 to take log returns; {len(bad)} value(s) are not, first at "
-            f"{bad.index[0]!s} ({bad.iloc[0]!r}). Use adjusted prices or drop those rows."
+            f"{index[bad[0]]!s} ({values[bad[0]]!r}). Use adjusted prices or drop those rows."
         )

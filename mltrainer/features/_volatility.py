@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from mltrainer.features import _kernels
-from mltrainer.features._returns import log_returns
-from mltrainer.features._validation import as_float_series, check_int, check_positive_float
+from mltrainer.features._validation import (
+    as_float_series,
+    check_int,
+    check_positive_float,
+    check_positive_values,
+)
 
 __all__ = ["realized_volatility", "volume_ratio"]
 
@@ -23,8 +25,8 @@ def realized_volatility(close: pd.Series, window: int = 20, periods_per_year: fl
     close = as_float_series(close, "close")
     window = check_int(window, "window", 2)
     periods_per_year = check_positive_float(periods_per_year, "periods_per_year")
-    log_ret = log_returns(close, 1)
-    values = _kernels.rolling_std(log_ret.to_numpy(), window, 1) * math.sqrt(periods_per_year)
+    check_positive_values(close, "close")
+    values = _kernels.realized_vol_values(close.to_numpy(), window, periods_per_year)
     return pd.Series(values, index=close.index, name=close.name, copy=False)
 
 
