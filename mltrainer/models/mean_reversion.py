@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mltrainer import features
+from mltrainer.features import _kernels
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -138,28 +138,35 @@ class MeanReversion(SignalModel):
     def holding_horizon(self) -> int:
         return int(self.max_holding)
 
-    def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
-        close = bars["close"]
+    def _indicators(self, bars: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Indicator arrays (NumPy, aligned with ``bars``): one rolling mean/deviation pass serves the
+        z-score, the exit level and %b."""
+        close = bars["close"].to_numpy()
         window = int(self.lookback_period)
-        unit = features.bollinger_bands(close, window=window, num_std=1.0)
-        middle = unit["middle"]
-        std = (unit["upper"] - middle).where(lambda s: s > 0)
+        middle = _kernels.rolling_mean(close, window)
+        std_pop = _kernels.rolling_std(close, window, 0)
+        # The unit band's width, (middle + 1·σ) - middle, not σ itself: that is what the z-score and
+        # exit level have always been computed from, and it can differ from σ in the last bit.
+        upper, _ = _kernels.band_values(middle, std_pop, 1.0)
+        std = upper - middle
+        std[~(std > 0)] = np.nan
         zscore = (close - middle) / std
         # The exit level is on the side the price stands: below the mean a long exits at mean - exit_z·σ.
-        side = np.sign(zscore).replace(0.0, 1.0)
-        return pd.DataFrame({
+        side = np.sign(zscore)
+        side[side == 0.0] = 1.0
+        return {
             "zscore": zscore,
-            "rsi": features.rsi(close, period=int(self.rsi_period)),
+            "rsi": _kernels.rsi_values(close, int(self.rsi_period)),
             "exit_level": middle + side * float(self.exit_z) * std,
-            "percent_b": features.bollinger_percent_b(close, window=window, num_std=float(self.bb_num_std)),
-            "volume_ratio": features.volume_ratio(bars["volume"], window=int(self.volume_window)),
-        }, index=bars.index)
+            "percent_b": _kernels.percent_b_values(close, middle, std_pop, float(self.bb_num_std)),
+            "volume_ratio": _kernels.volume_ratio_values(bars["volume"].to_numpy(), int(self.volume_window)),
+        }
 
     def _fit(self, bars: pd.DataFrame) -> None:
         ind = self._indicators(bars)
-        live = ind["volume_ratio"].iloc[self.warmup_bars:]
-        self.volume_available_ = bool(np.isfinite(live.to_numpy()).mean() >= 0.5) if len(live) else False
-        z = ind["zscore"].to_numpy()
+        live = ind["volume_ratio"][self.warmup_bars:]
+        self.volume_available_ = bool(np.isfinite(live).mean() >= 0.5) if len(live) else False
+        z = ind["zscore"]
         horizon = int(self.max_holding)
         exit_z = float(self.exit_z)
         n = len(z)
@@ -184,9 +191,9 @@ class MeanReversion(SignalModel):
                          "probability": (hits + 1.0) / (entries + 2.0)})
         self.reversion_table_ = pd.DataFrame(rows)
 
-    def _reversion_probability(self, zscore: pd.Series) -> np.ndarray:
+    def _reversion_probability(self, zscore: np.ndarray) -> np.ndarray:
         table = self.reversion_table_
-        absz = np.abs(zscore.to_numpy())
+        absz = np.abs(zscore)
         idx = np.searchsorted(table["abs_z_from"].to_numpy(), absz, side="right") - 1
         probs = table["probability"].to_numpy()
         out = np.where(idx >= 0, probs[np.clip(idx, 0, len(probs) - 1)], np.nan)
@@ -195,10 +202,10 @@ class MeanReversion(SignalModel):
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
         ind = self._indicators(bars)
-        z = ind["zscore"].to_numpy()
-        rsi = ind["rsi"].to_numpy()
-        pb = ind["percent_b"].to_numpy()
-        vr = ind["volume_ratio"].to_numpy()
+        z = ind["zscore"]
+        rsi = ind["rsi"]
+        pb = ind["percent_b"]
+        vr = ind["volume_ratio"]
         entry_z = float(self.entry_z)
         with np.errstate(invalid="ignore"):
             volume_ok = vr >= float(self.volume_spike) if self.volume_available_ else np.ones(len(z), bool)
@@ -214,11 +221,8 @@ class MeanReversion(SignalModel):
         entry = long_entry.astype(np.int64) - short_entry.astype(np.int64)
         position, _ = hold_positions(entry, exit_long, exit_short, int(self.max_holding),
                                      stop_long=stop_long, stop_short=stop_short)
-        probability = self._reversion_probability(ind["zscore"])
-        out = pd.DataFrame({"signal": position, "strength": probability}, index=bars.index)
-        out["zscore"] = z
-        out["rsi"] = rsi
-        out["reversion_probability"] = probability
-        out["exit_level"] = ind["exit_level"].to_numpy(dtype="float64")
-        out["percent_b"] = pb
-        return out
+        probability = self._reversion_probability(z)
+        return pd.DataFrame({
+            "signal": position, "strength": probability, "zscore": z, "rsi": rsi,
+            "reversion_probability": probability, "exit_level": ind["exit_level"], "percent_b": pb,
+        }, index=bars.index)

@@ -26,7 +26,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from mltrainer import features
+from mltrainer.features import _kernels
+from mltrainer.features._validation import check_positive_array
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -129,28 +130,30 @@ class MomentumBreakout(SignalModel):
     def holding_horizon(self) -> int:
         return int(self.max_holding)
 
-    def _indicators(self, bars: pd.DataFrame) -> pd.DataFrame:
-        close = bars["close"]
+    def _indicators(self, bars: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Indicator arrays (NumPy, aligned with ``bars``)."""
+        close = bars["close"].to_numpy()
+        check_positive_array(close, bars.index, "close")
         n = int(self.lookback_period)
-        realized_vol = features.realized_volatility(close, window=int(self.vol_window),
-                                                    periods_per_year=_PERIODS_PER_YEAR)
+        realized_vol = _kernels.realized_vol_values(close, int(self.vol_window), _PERIODS_PER_YEAR)
         sigma_n = realized_vol / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)
-        sigma_n = sigma_n.where(sigma_n > 0)
-        momentum_z = features.log_returns(close, periods=n) / sigma_n
+        sigma_n[~(sigma_n > 0)] = np.nan
+        momentum_z = _kernels.log_ratio(close, n) / sigma_n
         # Close the NEXT bar needs for z to reach the threshold: its N-bar base is close[t+1-N], already
         # known at t; the volatility estimate is held at today's.
-        breakout_level = close.shift(n - 1) * np.exp(float(self.breakout_threshold) * sigma_n)
-        return pd.DataFrame({
+        breakout_level = _kernels.shift(close, n - 1) * np.exp(float(self.breakout_threshold) * sigma_n)
+        true_range = _kernels.true_range_values(bars["high"].to_numpy(), bars["low"].to_numpy(), close)
+        return {
             "momentum_z": momentum_z,
             "breakout_level": breakout_level,
-            "volume_ratio": features.volume_ratio(bars["volume"], window=int(self.volume_window)),
+            "volume_ratio": _kernels.volume_ratio_values(bars["volume"].to_numpy(), int(self.volume_window)),
             "realized_vol": realized_vol,
-            "atr": features.atr(bars["high"], bars["low"], close, period=int(self.atr_period)),
-            "trend_ma": features.sma(close, int(self.trend_period)),
-        }, index=bars.index)
+            "atr": _kernels.wilder_average(true_range, int(self.atr_period)),
+            "trend_ma": _kernels.rolling_mean(close, int(self.trend_period)),
+        }
 
     def _fit(self, bars: pd.DataFrame) -> None:
-        ind = self._indicators(bars).iloc[self.warmup_bars:]
+        ind = pd.DataFrame(self._indicators(bars), index=bars.index).iloc[self.warmup_bars:]
         vr = ind["volume_ratio"].replace([np.inf, -np.inf], np.nan).dropna()
         rv = ind["realized_vol"].dropna()
         self.volume_available_ = bool(len(vr) >= 0.5 * len(ind))
@@ -165,18 +168,15 @@ class MomentumBreakout(SignalModel):
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
         ind = self._indicators(bars)
-        close = bars["close"]
-        z = ind["momentum_z"].to_numpy()
+        close = bars["close"].to_numpy()
+        z = ind["momentum_z"]
+        rv = ind["realized_vol"]
         thr = float(self.breakout_threshold)
-        volume_ok = (ind["volume_ratio"] >= self.volume_ratio_q_) if self.volume_available_ else True
-        ok = (
-            volume_ok
-            & (ind["realized_vol"] >= self.vol_low_)
-            & (ind["realized_vol"] <= self.vol_high_)
-        ).to_numpy()
-        above = (close > ind["trend_ma"]).to_numpy()
-        below = (close < ind["trend_ma"]).to_numpy()
         with np.errstate(invalid="ignore"):
+            volume_ok = (ind["volume_ratio"] >= self.volume_ratio_q_) if self.volume_available_ else True
+            ok = volume_ok & (rv >= self.vol_low_) & (rv <= self.vol_high_)
+            above = close > ind["trend_ma"]
+            below = close < ind["trend_ma"]
             long_entry = ok & above & (z >= thr)
             short_entry = ok & below & (z <= -thr) & bool(self.allow_short)
             exit_long = ~(z >= float(self.exit_threshold))  # NaN z counts as faded
@@ -184,10 +184,9 @@ class MomentumBreakout(SignalModel):
         entry = long_entry.astype(np.int64) - short_entry.astype(np.int64)
         position, _ = hold_positions(
             entry, exit_long, exit_short, int(self.max_holding),
-            close=close.to_numpy(), stop_distance=(float(self.atr_stop_multiple) * ind["atr"]).to_numpy(),
+            close=close, stop_distance=float(self.atr_stop_multiple) * ind["atr"],
         )
         strength = np.clip(np.abs(np.nan_to_num(z)) / (2.0 * thr), 0.0, 1.0)
-        out = pd.DataFrame({"signal": position, "strength": strength}, index=bars.index)
-        for col in self.analysis_columns:
-            out[col] = ind[col].to_numpy(dtype="float64")
-        return out
+        columns = {"signal": position, "strength": strength}
+        columns.update((col, ind[col]) for col in self.analysis_columns)
+        return pd.DataFrame(columns, index=bars.index)

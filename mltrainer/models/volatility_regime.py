@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from mltrainer import features
+from mltrainer.features import _kernels
+from mltrainer.features._validation import check_positive_array
 from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
@@ -150,7 +151,9 @@ class VolatilityRegime(SignalModel):
     # -- volatility ------------------------------------------------------------------------------
     @staticmethod
     def _pct_log_returns(close: pd.Series) -> np.ndarray:
-        return 100.0 * features.log_returns(close, 1).to_numpy(dtype="float64")
+        values = close.to_numpy()
+        check_positive_array(values, close.index, "close")
+        return 100.0 * _kernels.log_ratio(values, 1)
 
     def _fit_garch(self, close: pd.Series) -> None:
         from arch import arch_model
@@ -196,20 +199,25 @@ class VolatilityRegime(SignalModel):
         if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
             raise InvalidParameterError(f"forecast horizon must be a whole number >= 1 bar; got {horizon!r}.")
         clean = self._check_bars(bars)
+        annual = self._forecast(clean["close"], int(horizon))
+        return pd.Series(annual, index=bars.index, name="vol_forecast")
+
+    def _forecast(self, close: pd.Series, horizon: int) -> np.ndarray:
         p = self.garch_params_
         persistence = p["alpha"] + p["beta"]
-        step = self._next_variance(clean["close"])
+        step = self._next_variance(close)
         total = np.zeros_like(step)
         for _ in range(int(horizon)):
             total += step
             step = p["omega"] + persistence * step
-        annual = np.sqrt(total / int(horizon) * _PERIODS_PER_YEAR) / 100.0
-        return pd.Series(annual, index=bars.index, name="vol_forecast")
+        return np.sqrt(total / int(horizon) * _PERIODS_PER_YEAR) / 100.0
 
     # -- regimes ---------------------------------------------------------------------------------
     def _fit(self, bars: pd.DataFrame) -> None:
-        rv = features.realized_volatility(bars["close"], window=int(self.vol_window),
-                                          periods_per_year=_PERIODS_PER_YEAR).dropna()
+        close = bars["close"]
+        check_positive_array(close.to_numpy(), close.index, "close")
+        rv = pd.Series(_kernels.realized_vol_values(close.to_numpy(), int(self.vol_window), _PERIODS_PER_YEAR)
+                       ).dropna()
         self.vol_thresholds_ = (float(rv.quantile(float(self.low_quantile))),
                                 float(rv.quantile(float(self.high_quantile))))
         self._fit_garch(bars["close"])
@@ -242,14 +250,17 @@ class VolatilityRegime(SignalModel):
         return codes
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
-        close = bars["close"]
+        close_series = bars["close"]
+        close = close_series.to_numpy()
+        check_positive_array(close, bars.index, "close")
         n = int(self.lookback_period)
-        rv = features.realized_volatility(close, window=int(self.vol_window),
-                                          periods_per_year=_PERIODS_PER_YEAR)
-        sigma_n = (rv / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)).where(lambda s: s > 0)
-        trend = (features.log_returns(close, periods=n) / sigma_n).to_numpy()
-        reversion = -features.rolling_zscore(close, n).to_numpy()
-        codes = self._regimes(rv.to_numpy())
+        rv = _kernels.realized_vol_values(close, int(self.vol_window), _PERIODS_PER_YEAR)
+        sigma_n = rv / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)
+        sigma_n[~(sigma_n > 0)] = np.nan
+        trend = _kernels.log_ratio(close, n) / sigma_n
+        reversion = -_kernels.zscore_values(close, _kernels.rolling_mean(close, n),
+                                            _kernels.rolling_std(close, n, 0))
+        codes = self._regimes(rv)
         score = np.select([codes == 0, codes == 1, codes == 2], [trend, 0.5 * (trend + reversion), reversion],
                           default=np.nan)
         threshold = np.where(codes == 2, float(self.entry_z) * float(self.high_vol_entry_multiplier),
@@ -263,10 +274,12 @@ class VolatilityRegime(SignalModel):
         position, _ = hold_positions(entry, exit_long, exit_short, int(self.max_holding))
         strength = np.clip(np.abs(np.nan_to_num(score)) / (2.0 * threshold), 0.0, 1.0)
         names = np.array((_WARMUP_NAME,) + REGIME_NAMES, dtype=object)
-        out = pd.DataFrame({"signal": position, "strength": strength}, index=bars.index)
-        out["regime"] = pd.array(names[codes + 1].tolist(), dtype="str")
-        out["regime_code"] = codes
-        out["realized_vol"] = rv.to_numpy(dtype="float64")
-        out["vol_forecast"] = self.forecast_volatility(bars, horizon=int(self.forecast_horizon)).to_numpy()
-        out["regime_score"] = score
-        return out
+        return pd.DataFrame({
+            "signal": position,
+            "strength": strength,
+            "regime": pd.array(names[codes + 1], dtype="str"),
+            "regime_code": codes,
+            "realized_vol": rv,
+            "vol_forecast": self._forecast(close_series, int(self.forecast_horizon)),
+            "regime_score": score,
+        }, index=bars.index)
