@@ -42,7 +42,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from mltrainer import features
+from mltrainer.features import _kernels
+from mltrainer.features._validation import check_positive_array
 from mltrainer.errors import InsufficientDataError, InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel
 
@@ -206,24 +207,32 @@ class GradientBoosting(SignalModel):
         return self.warmup_bars + int(self.horizon) + self.min_training_rows
 
     def _features(self, bars: pd.DataFrame) -> pd.DataFrame:
-        close = bars["close"]
+        close_series = bars["close"]
+        close = close_series.to_numpy()
+        check_positive_array(close, bars.index, "close")
         window = int(self.lookback_period)
-        cols: dict[str, pd.Series] = {f"return_{k}": features.returns(close, periods=k) for k in _RETURN_LAGS}
-        cols["rsi"] = features.rsi(close, period=14)
-        cols["zscore"] = features.rolling_zscore(close, window)
-        cols["percent_b"] = features.bollinger_percent_b(close, window=window)
-        cols["realized_vol"] = features.realized_volatility(close, window=window,
-                                                            periods_per_year=_PERIODS_PER_YEAR)
-        cols["volume_ratio"] = features.volume_ratio(bars["volume"], window=window)
-        cols["momentum"] = features.momentum(close, int(self.momentum_period))
-        cols["atr_fraction"] = features.atr(bars["high"], bars["low"], close, period=14) / close
-        cols["trend_distance"] = close / features.sma(close, int(self.trend_period)) - 1.0
-        frame = pd.DataFrame(cols, index=bars.index)
+        middle = _kernels.rolling_mean(close, window)
+        std = _kernels.rolling_std(close, window, 0)
+        cols: dict[str, np.ndarray] = {f"return_{k}": _kernels.pct_change(close, k) for k in _RETURN_LAGS}
+        cols["rsi"] = _kernels.rsi_values(close, 14)
+        cols["zscore"] = _kernels.zscore_values(close, middle, std)
+        cols["percent_b"] = _kernels.percent_b_values(close, middle, std, 2.0)
+        cols["realized_vol"] = _kernels.realized_vol_values(close, window, _PERIODS_PER_YEAR)
+        cols["volume_ratio"] = _kernels.volume_ratio_values(bars["volume"].to_numpy(), window)
+        cols["momentum"] = _kernels.pct_change(close, int(self.momentum_period))
+        true_range = _kernels.true_range_values(bars["high"].to_numpy(), bars["low"].to_numpy(), close)
+        cols["atr_fraction"] = _kernels.wilder_average(true_range, 14) / close
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols["trend_distance"] = close / _kernels.rolling_mean(close, int(self.trend_period)) - 1.0
         for series_id in _parse_series_ids(self.macro_series):
             aligned = align_macro(self._macro(series_id), bars.index, int(self.macro_lag_days))
-            frame[f"macro_{series_id}"] = aligned["level"].to_numpy(dtype="float64")
-            frame[f"macro_{series_id}_change"] = aligned["change"].to_numpy(dtype="float64")
-        return frame.astype("float64").replace([np.inf, -np.inf], np.nan)
+            cols[f"macro_{series_id}"] = aligned["level"].to_numpy(dtype="float64")
+            cols[f"macro_{series_id}_change"] = aligned["change"].to_numpy(dtype="float64")
+        for name, values in cols.items():
+            infinite = np.isinf(values)
+            if infinite.any():
+                cols[name] = np.where(infinite, np.nan, values)
+        return pd.DataFrame(cols, index=bars.index)
 
     def _macro(self, series_id: str) -> pd.Series:
         from mltrainer.data import load_series
@@ -301,15 +310,31 @@ class GradientBoosting(SignalModel):
             out[col] = X[col].to_numpy(dtype="float64")
         return out
 
-    def feature_contributions(self, bars: pd.DataFrame) -> pd.DataFrame:
+
+    def feature_contributions(self, bars: pd.DataFrame, last_n: int | None = None) -> pd.DataFrame:
         """Per-bar SHAP-style contributions (LightGBM ``pred_contrib``, log-odds units) of every feature,
-        plus ``bias``; rows sum to the log-odds of P(up). Warm-up rows are NaN."""
+        plus ``bias``; rows sum to the log-odds of P(up). Warm-up rows are NaN.
+
+        ``last_n`` explains only the last ``last_n`` bars (the frame is indexed by those dates): the
+        features still come from all of ``bars`` (they need the history), but pred_contrib, the
+        expensive part, runs on those rows only. The values equal the same rows of the full call.
+        """
         self._check_fitted()
+        if last_n is not None and (isinstance(last_n, bool) or not isinstance(last_n, (int, np.integer))
+                                   or last_n < 1):
+            raise InvalidParameterError(
+                f"last_n must be a whole number of bars >= 1 (or None for every bar); got {last_n!r}."
+            )
         clean = self._check_bars(bars)
         X = self._matrix(clean)
+        first = 0 if last_n is None else max(len(X) - int(last_n), 0)
+        X = X.iloc[first:]
+        index = bars.index[first:]
+        columns = [*self.feature_names_, "bias"]
         if len(X) == 0:
-            return pd.DataFrame(columns=[*self.feature_names_, "bias"], index=bars.index, dtype="float64")
+            return pd.DataFrame(columns=columns, index=index, dtype="float64")
         contrib = np.asarray(self.classifier_.predict_proba(X, pred_contrib=True), dtype="float64")
-        out = pd.DataFrame(contrib, index=bars.index, columns=[*self.feature_names_, "bias"])
-        out.iloc[: min(self.warmup_bars, len(out))] = np.nan
+        out = pd.DataFrame(contrib, index=index, columns=columns)
+        warm_rows = max(min(self.warmup_bars, len(bars)) - first, 0)
+        out.iloc[:warm_rows] = np.nan
         return out

@@ -132,3 +132,26 @@ def test_macro_source_is_fixed_at_fit_time(aapl, train_bars, monkeypatch):
     monkeypatch.setenv("MLTRAINER_HTTP_MAX_RETRIES", "0")
     pd.testing.assert_frame_equal(model.predict(aapl), expected)
     assert create_model("gradient_boosting").fit(aapl.iloc[:train_bars]).macro_source_ is None
+
+
+def test_feature_contributions_last_n_equal_the_full_computation(boosted, aapl):
+    model, _ = boosted
+    bars = aapl.iloc[-300:]
+    full = model.feature_contributions(bars)
+    last = model.feature_contributions(bars, last_n=2)
+    assert last.index.equals(bars.index[-2:])
+    pd.testing.assert_frame_equal(last, full.iloc[-2:], check_exact=True)
+    # More rows than bars: every row, warm-up rows still NaN, as the full call.
+    pd.testing.assert_frame_equal(model.feature_contributions(bars.iloc[:80], last_n=500),
+                                  model.feature_contributions(bars.iloc[:80]), check_exact=True)
+    assert model.warmup_bars > 40
+    assert model.feature_contributions(bars.iloc[:40], last_n=1).isna().all().all()  # still warm-up
+
+
+@pytest.mark.parametrize("last_n", [0, -1, 1.5, True, "1"])
+def test_feature_contributions_rejects_a_bad_last_n(boosted, aapl, last_n):
+    from mltrainer.errors import InvalidParameterError
+
+    model, _ = boosted
+    with pytest.raises(InvalidParameterError, match="last_n must be a whole number"):
+        model.feature_contributions(aapl.iloc[-100:], last_n=last_n)
