@@ -207,8 +207,11 @@ class GradientBoosting(SignalModel):
         return self.warmup_bars + int(self.horizon) + self.min_training_rows
 
     def _features(self, bars: pd.DataFrame) -> pd.DataFrame:
-        close_series = bars["close"]
-        close = close_series.to_numpy()
+        return pd.DataFrame(self._feature_arrays(bars), index=bars.index)
+
+    def _feature_arrays(self, bars: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The feature columns as float64 arrays aligned with ``bars`` (±inf already NaN)."""
+        close = bars["close"].to_numpy()
         check_positive_array(close, bars.index, "close")
         window = int(self.lookback_period)
         middle = _kernels.rolling_mean(close, window)
@@ -232,7 +235,7 @@ class GradientBoosting(SignalModel):
             infinite = np.isinf(values)
             if infinite.any():
                 cols[name] = np.where(infinite, np.nan, values)
-        return pd.DataFrame(cols, index=bars.index)
+        return cols
 
     def _macro(self, series_id: str) -> pd.Series:
         from mltrainer.data import load_series
@@ -295,9 +298,14 @@ class GradientBoosting(SignalModel):
         return X.loc[:, list(self.feature_names_)]
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
-        X = self._matrix(bars)
-        p_up = self.classifier_.predict_proba(X)[:, 1] if len(X) else np.zeros(0)
-        p_up = np.asarray(p_up, dtype="float64")
+        cols = self._feature_arrays(bars)
+        if len(bars):
+            # The booster on a plain float64 matrix in training column order: the same trees and the
+            # same P(up) as predict_proba(X)[:, 1] on a DataFrame, without its per-call conversion.
+            matrix = np.column_stack([cols[name] for name in self.feature_names_])
+            p_up = np.asarray(self.classifier_.booster_.predict(matrix), dtype="float64")
+        else:
+            p_up = np.zeros(0)
         threshold = float(self.probability_threshold)
         signal = (p_up > threshold).astype(np.int64)
         if self.allow_short:
@@ -307,9 +315,8 @@ class GradientBoosting(SignalModel):
         p_up[:warm] = np.nan
         out["probability_up"] = p_up
         for col in ("rsi", "zscore", "realized_vol"):
-            out[col] = X[col].to_numpy(dtype="float64")
+            out[col] = cols[col]
         return out
-
 
     def feature_contributions(self, bars: pd.DataFrame, last_n: int | None = None) -> pd.DataFrame:
         """Per-bar SHAP-style contributions (LightGBM ``pred_contrib``, log-odds units) of every feature,
