@@ -537,6 +537,29 @@ def submit_training_job(model_type: str, symbol: str, params: dict | None = None
                            n_splits=n_splits, actor=actor)
 
 
+def list_jobs(limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent background jobs, newest first."""
+    from mltrainer.jobs import list_jobs as _list
+
+    return _list(limit=limit)
+
+
+def submit_sweep(model_type: str, symbols: list[str], param_grid: dict[str, list], cost_bps: float = 5.0,
+                 n_splits: int = 5, start=None, end=None, actor: str = "user") -> str:
+    """Queue one training per symbol and parameter combination; returns the sweep id."""
+    from mltrainer.jobs import submit_sweep as _submit
+
+    return _submit(model_type, symbols, param_grid, cost_bps=cost_bps, n_splits=n_splits, start=start,
+                   end=end, actor=actor)
+
+
+def sweep_status(sweep_id: str) -> dict[str, Any]:
+    """A sweep's jobs and its results ranked by OOS Sharpe, with the best trial's Deflated Sharpe."""
+    from mltrainer.jobs import sweep_status as _status
+
+    return _status(sweep_id)
+
+
 def job_status(job_id: str) -> dict[str, Any]:
     from mltrainer.jobs import job_status as _status
 
