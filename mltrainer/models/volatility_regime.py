@@ -223,31 +223,52 @@ class VolatilityRegime(SignalModel):
         self._fit_garch(bars["close"])
 
     def _regimes(self, realized_vol: np.ndarray) -> np.ndarray:
-        """Smoothed regime codes; each bar's code depends on that bar's and earlier volatility only."""
+        """Smoothed regime codes; each bar's code depends on that bar's and earlier volatility only.
+
+        The first finite volatility sets the regime; afterwards a switch is possible once the regime has
+        lasted ``min_regime_duration`` bars, at the first bar whose volatility crosses a threshold
+        (with hysteresis) away from the current regime. Bars without a volatility keep the regime.
+        The loop runs once per switch, jumping over the bars in between with NumPy.
+        """
         low_thr, high_thr = self.vol_thresholds_
         h = float(self.hysteresis)
         min_dur = int(self.min_regime_duration)
-        codes = np.full(len(realized_vol), -1, dtype=np.int64)
-        regime = -1
-        age = 0
-        for t, vol in enumerate(realized_vol.tolist()):
-            if not math.isfinite(vol):
-                codes[t] = regime
-                age += 1
-                continue
-            if regime < 0:
-                regime = 0 if vol < low_thr else (2 if vol > high_thr else 1)
-                age = 0
-            elif age >= min_dur:
-                up = 2 if vol > high_thr * (1 + h) else (1 if vol > low_thr * (1 + h) else 0)
-                down = 0 if vol < low_thr * (1 - h) else (1 if vol < high_thr * (1 - h) else 2)
-                new = up if up > regime else (down if down < regime else regime)
-                if new != regime:
-                    regime = new
-                    age = 0
-            age += 1
-            codes[t] = regime
-        return codes
+        vol = np.asarray(realized_vol, dtype="float64")
+        n = len(vol)
+        codes = np.full(n, -1, dtype=np.int64)
+        finite = np.isfinite(vol)
+        if not finite.any():
+            return codes
+        up_high, up_low = high_thr * (1 + h), low_thr * (1 + h)
+        down_low, down_high = low_thr * (1 - h), high_thr * (1 - h)
+        with np.errstate(invalid="ignore"):
+            above_up_high = finite & (vol > up_high)
+            above_up_low = finite & (vol > up_low)
+            below_down_low = finite & (vol < down_low)
+            below_down_high = finite & (vol < down_high)
+        # Bars at which each regime would be left (NaN compares False, so those bars never switch).
+        leaves = (above_up_low, above_up_high | below_down_low, below_down_high)
+
+        def moved_to(regime: int, t: int) -> int:
+            if regime == 0:
+                return 2 if above_up_high[t] else 1
+            if regime == 2:
+                return 0 if below_down_low[t] else 1
+            return 2 if above_up_high[t] else 0
+
+        start = int(np.argmax(finite))
+        first = vol[start]
+        regime = 0 if first < low_thr else (2 if first > high_thr else 1)
+        while True:
+            scan_from = start + min_dur
+            candidates = leaves[regime][scan_from:]
+            if scan_from >= n or not candidates.any():
+                codes[start:] = regime
+                return codes
+            switch = scan_from + int(np.argmax(candidates))
+            codes[start:switch] = regime
+            regime = moved_to(regime, switch)
+            start = switch
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
         close_series = bars["close"]

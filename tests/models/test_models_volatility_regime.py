@@ -127,3 +127,16 @@ def test_positions_exit_when_the_score_fades_or_after_max_holding(gspc, train_ba
                 assert length == 6
                 ends["max_holding"] += 1
     assert ends["fade"] > 0 and ends["max_holding"] > 0, ends
+
+
+def test_regime_switches_hand_checked():
+    from mltrainer.models.volatility_regime import VolatilityRegime
+
+    # Thresholds 0.10/0.20 with 10% hysteresis: up above 0.11/0.22, down below 0.09/0.18; a regime
+    # lasts at least 2 bars; a bar without volatility keeps the regime (and counts toward its age).
+    model = VolatilityRegime(hysteresis=0.1, min_regime_duration=2)
+    model.vol_thresholds_ = (0.10, 0.20)
+    vol = np.array([np.nan, 0.15, 0.25, 0.25, 0.25, 0.17, 0.17, np.nan, 0.05, 0.05])
+    assert model._regimes(vol).tolist() == [-1, 1, 1, 2, 2, 1, 1, 1, 0, 0]
+    assert model._regimes(np.full(3, np.nan)).tolist() == [-1, -1, -1]
+    assert model._regimes(np.zeros(0)).tolist() == []
