@@ -191,11 +191,16 @@ class SignalModel(BaseEstimator):
             )
         # Column by column without copying float64 data, into a fresh frame: the source's ``attrs``
         # (provenance) would otherwise be deep-copied by every derived Series in the indicators.
+        if tuple(bars.columns) == BAR_COLUMNS and (bars.dtypes == np.float64).all():
+            # The usual case (bars from the store): a view of the whole float64 block, no per-column
+            # Series and no copy.
+            block = bars.to_numpy(dtype=np.float64, copy=False)
+            return pd.DataFrame(block, index=index, columns=list(BAR_COLUMNS), copy=False)
         columns = {}
         for name in BAR_COLUMNS:
             column = bars[name]
-            values = column.to_numpy() if column.dtype == np.float64 else column.astype("float64").to_numpy()
-            columns[name] = values
+            columns[name] = (column.to_numpy() if column.dtype == np.float64
+                             else column.astype("float64").to_numpy())
         return pd.DataFrame(columns, index=index, copy=False)
 
     # -- public API ------------------------------------------------------------------------------
