@@ -293,8 +293,8 @@ def hold_positions(
     entry_arr = np.asarray(entry, dtype=np.int64)
     entry_l = entry_arr.tolist()
     # Flat stretches are skipped in one step: next_entry[t] is the first bar >= t with an entry.
-    entry_bars = np.flatnonzero(entry_arr)
-    next_entry = np.append(entry_bars, n)[np.searchsorted(entry_bars, np.arange(n))].tolist()
+    bar_if_entry = np.where(entry_arr != 0, np.arange(n), n)
+    next_entry = np.minimum.accumulate(bar_if_entry[::-1])[::-1].tolist()
     ex_long = np.asarray(exit_long, dtype=bool).tolist()
     ex_short = np.asarray(exit_short, dtype=bool).tolist()
     closes = np.asarray(close, dtype=float).tolist() if close is not None else None
