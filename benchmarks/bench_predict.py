@@ -44,11 +44,11 @@ def run(repeats: int) -> dict:
         model = create_model(model_type).fit(train)
         for symbol, bars in targets.items():
             row = {"model_type": model_type, "symbol": symbol, "bars": len(bars),
-                   "predict_median_ms": round(_median_ms(lambda: model.predict(bars), repeats), 3)}
+                   "predict_median_ms": round(_median_ms(lambda m=model, b=bars: m.predict(b), repeats), 3)}
             contrib = getattr(model, "feature_contributions", None)
             if contrib is not None and "last_n" in inspect.signature(contrib).parameters:
                 row["feature_contributions_last1_median_ms"] = round(
-                    _median_ms(lambda: contrib(bars, last_n=1), repeats), 3)
+                    _median_ms(lambda f=contrib, b=bars: f(b, last_n=1), repeats), 3)
             rows.append(row)
             print(f"{model_type:20s} {symbol:6s} {len(bars):5d} bars  predict {row['predict_median_ms']:8.3f} ms"
                   + (f"  contributions(last_n=1) {row['feature_contributions_last1_median_ms']:.3f} ms"

@@ -20,20 +20,20 @@ import numpy as np
 from pandas._libs.window import aggregations as _window
 
 __all__ = [
-    "shift",
-    "pct_change",
-    "log_ratio",
-    "rolling_mean",
-    "rolling_std",
-    "ema_span",
-    "wilder_average",
-    "rsi_values",
-    "true_range_values",
-    "volume_ratio_values",
-    "zscore_values",
     "band_values",
+    "ema_span",
+    "log_ratio",
+    "pct_change",
     "percent_b_values",
     "realized_vol_values",
+    "rolling_mean",
+    "rolling_std",
+    "rsi_values",
+    "shift",
+    "true_range_values",
+    "volume_ratio_values",
+    "wilder_average",
+    "zscore_values",
 ]
 
 

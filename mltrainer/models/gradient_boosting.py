@@ -42,9 +42,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from mltrainer.errors import InsufficientDataError, InvalidParameterError
 from mltrainer.features import _kernels
 from mltrainer.features._validation import check_positive_array
-from mltrainer.errors import InsufficientDataError, InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel
 
 __all__ = ["GradientBoosting"]

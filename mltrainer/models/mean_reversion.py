@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mltrainer.features import _kernels
 from mltrainer.errors import InvalidParameterError
+from mltrainer.features import _kernels
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
 __all__ = ["MeanReversion"]

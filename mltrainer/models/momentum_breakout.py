@@ -26,9 +26,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from mltrainer.errors import InvalidParameterError
 from mltrainer.features import _kernels
 from mltrainer.features._validation import check_positive_array
-from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
 __all__ = ["MomentumBreakout"]

@@ -36,9 +36,9 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from mltrainer.errors import InvalidParameterError
 from mltrainer.features import _kernels
 from mltrainer.features._validation import check_positive_array
-from mltrainer.errors import InvalidParameterError
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
 __all__ = ["VolatilityRegime", "REGIME_NAMES"]
