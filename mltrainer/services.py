@@ -487,19 +487,11 @@ def plugin_folder_state() -> tuple[str, tuple[tuple[str, int, int], ...]]:
     is added, removed or edited (or ``MLTRAINER_HOME`` moves), so callers can cache on it."""
     from mltrainer.config import get_settings
 
-    folder = get_settings().plugins_dir
     if not plugins_available():
-        return str(folder), ()
-    from mltrainer.compliance.plugins import plugin_files
+        return str(get_settings().plugins_dir), ()
+    from mltrainer.compliance.plugins import folder_state
 
-    files = []
-    for path in plugin_files():
-        try:
-            stat = path.stat()
-        except OSError:  # removed while listing: the next call sees the folder without it
-            continue
-        files.append((path.name, stat.st_size, stat.st_mtime_ns))
-    return str(folder), tuple(files)
+    return folder_state()
 
 
 def load_plugins(actor: str = "user") -> list[Any]:

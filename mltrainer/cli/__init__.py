@@ -25,7 +25,7 @@ from mltrainer import __version__
 from mltrainer._util import to_jsonable
 from mltrainer.errors import MLTrainerError
 
-__all__ = ["main", "build_parser", "emit", "fail"]
+__all__ = ["main", "build_parser", "emit", "fail", "positive_int"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,17 @@ def emit(obj: Any, as_json: bool = True) -> None:
             sys.stdout.write(f"{str(key).ljust(width)}  {text}\n")
     else:
         sys.stdout.write(f"{data}\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (a usage error, exit 2, otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def fail(message: str, code: int = 1) -> int:

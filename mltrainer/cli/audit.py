@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mltrainer.cli import emit
+from mltrainer.cli import emit, positive_int
 
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -44,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.set_defaults(handler=_verify)
 
     log = commands.add_parser("log", help="newest audit records first")
-    log.add_argument("--limit", type=_positive_int, default=100, help="how many records (default 100)")
+    log.add_argument("--limit", type=positive_int, default=100, help="how many records (default 100)")
     log.add_argument("--action", default=None, help="only this action, or a prefix ending in * (override.*)")
     log.add_argument("--json", action="store_true", help="pure JSON on stdout")
     log.set_defaults(handler=_log)

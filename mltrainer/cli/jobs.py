@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mltrainer.cli import emit
+from mltrainer.cli import emit, positive_int
 
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -49,6 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=_show)
 
     lst = commands.add_parser("list", help="recent jobs, newest first")
-    lst.add_argument("--limit", type=_positive_int, default=50, help="how many jobs (default 50)")
+    lst.add_argument("--limit", type=positive_int, default=50, help="how many jobs (default 50)")
     lst.add_argument("--json", action="store_true", help="pure JSON on stdout")
     lst.set_defaults(handler=_list)

@@ -9,17 +9,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from mltrainer.cli import positive_int
+
 __all__ = ["register"]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -45,7 +37,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help="start a Celery worker for training jobs (needs a broker)")
-    parser.add_argument("--concurrency", type=_positive_int, default=1,
+    parser.add_argument("--concurrency", type=positive_int, default=1,
                         help="trainings run in parallel by this worker (default 1)")
     parser.add_argument("--loglevel", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--name", default=None, help="worker node name, e.g. w1@%%h (default: unique)")

@@ -249,7 +249,9 @@ def _register_models(module, path: Path, digest: str) -> list[str]:
     return registered
 
 
-def _folder_state() -> tuple:
+def folder_state() -> tuple[str, tuple[tuple[str, int, int], ...]]:
+    """``(folder, ((file name, size, mtime_ns), ...))``: changes whenever a plugin file is added,
+    removed or edited, or the folder moves."""
     files = []
     for path in plugin_files():
         try:
@@ -266,7 +268,7 @@ def load_plugins(actor: str = "system") -> list[PluginStatus]:
     Use :func:`load_plugin` to get the exception for one file.
     """
     with _lock:
-        state = _folder_state()
+        state = folder_state()
         statuses = []
         _folder.loading = True
         try:
@@ -291,7 +293,7 @@ def ensure_plugins_loaded(actor: str = "system") -> list[PluginStatus]:
     with ``MLTRAINER_HOME``). A call made by a plugin while it is being imported does not reload.
     """
     with _lock:
-        if not _folder.loading and _folder_state() != _folder.state:
+        if not _folder.loading and folder_state() != _folder.state:
             load_plugins(actor=actor)
         return list(_folder.statuses)
 
