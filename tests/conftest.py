@@ -3,6 +3,10 @@ suite never writes to ~/.mltrainer and never reaches a real provider."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
 _ENV_TO_CLEAR = (
@@ -23,6 +27,25 @@ _ENV_TO_CLEAR = (
     "MLTRAINER_MAX_LOADED_MODELS",
     "MLTRAINER_PREDICTION_TTL_SECONDS",
 )
+
+
+_SESSION_HOME: str | None = None
+
+
+def pytest_configure(config):
+    """Before collection: module-level and session-scoped code (an app built at import, a corpus scanned
+    once per module) gets a throw-away home too, never the user's ~/.mltrainer, and no provider keys."""
+    global _SESSION_HOME
+    _SESSION_HOME = tempfile.mkdtemp(prefix="mltrainer-test-session-")
+    os.environ["MLTRAINER_HOME"] = _SESSION_HOME
+    os.environ["MLTRAINER_ENV_FILE"] = ""
+    for name in _ENV_TO_CLEAR:
+        os.environ.pop(name, None)
+
+
+def pytest_unconfigure(config):
+    if _SESSION_HOME:
+        shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
