@@ -21,7 +21,7 @@ from sklearn.base import clone
 
 from mltrainer._util import parse_date, to_jsonable
 from mltrainer.calibration import Calibration, fit_calibration
-from mltrainer.errors import ComplianceError, InvalidInputError, InvalidParameterError
+from mltrainer.errors import InvalidInputError, InvalidParameterError
 from mltrainer.registry import ModelRecord, bars_fingerprint, get_registry
 
 __all__ = ["TrainingResult", "train_model", "reproduce_model", "training_result_to_dict"]
@@ -104,28 +104,6 @@ def _check_arguments(cost_bps: Any, n_splits: Any) -> tuple[float, int]:
     return cost, n_splits
 
 
-def _check_trainable(model_type: str) -> None:
-    """Compliance gate: a plugin model type (not built in) must pass the plugin check to be trained.
-
-    ``mltrainer.compliance.plugins.check_plugin`` raises ``ComplianceBlockedError`` listing the
-    non-overridden critical violations; without that check available, plugins are not trained.
-    """
-    from mltrainer.models import MODEL_TYPES
-
-    if model_type in MODEL_TYPES:
-        return
-    try:
-        from mltrainer.compliance.plugins import check_plugin
-    except ModuleNotFoundError as exc:
-        if exc.name != "mltrainer.compliance.plugins":
-            raise
-        raise ComplianceError(
-            f"{model_type} is a plugin model type and the plugin compliance check is not available in this "
-            "installation, so it is not trained."
-        ) from None
-    check_plugin(model_type)
-
-
 def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, start: Any, end: Any,
                   cost_bps: float, n_splits: int, progress: _Progress,
                   source: str | None = None) -> _PipelineOutput:
@@ -141,7 +119,9 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
     if first is not None and last is not None and first > last:
         raise InvalidInputError(f"start {first.date()} is after end {last.date()}; swap them.")
     model = create_model(model_type, **dict(params or {}))  # unknown type/param fail before any work
-    _check_trainable(model_type)
+    from mltrainer.compliance.plugins import require_allowed_model_type
+
+    require_allowed_model_type(model_type)  # a blocked plugin is never trained
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()

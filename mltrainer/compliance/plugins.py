@@ -420,6 +420,15 @@ def _source_of_registered(model_type: str) -> Path:
     return Path(source)
 
 
+def require_allowed_model_type(model_type: str) -> None:
+    """The gate training and serving share: built-in model types are trusted product code; any other
+    type is a plugin and must pass :func:`check_plugin` (``ComplianceBlockedError`` otherwise)."""
+    from mltrainer.models import MODEL_TYPES
+
+    if model_type not in MODEL_TYPES:
+        check_plugin(model_type)
+
+
 def check_plugin(model_type_or_path: str | Path, actor: str = "system") -> ScanReport:
     """Refuse a blocked plugin: raise ``ComplianceBlockedError`` unless its file passes a fresh scan.
 

@@ -325,27 +325,10 @@ class PredictionService:
         )
 
     def _check_servable(self, record: Any) -> None:
-        """Compliance hook: a plugin model type must pass the plugin check before it is served.
+        """Compliance hook: a plugin model type must pass the plugin check before it is served."""
+        from mltrainer.compliance.plugins import require_allowed_model_type
 
-        Built-in model types (``mltrainer.models.MODEL_TYPES``) are trusted product code. Any other
-        type comes from ``MLTRAINER_HOME/plugins``; ``mltrainer.compliance.plugins.check_plugin``
-        raises ``ComplianceBlockedError`` when it has non-overridden critical violations.
-        """
-        model_type = str(_field(record, "model_type"))
-        from mltrainer.models import MODEL_TYPES
-
-        if model_type in MODEL_TYPES:
-            return
-        try:
-            from mltrainer.compliance.plugins import check_plugin
-        except ModuleNotFoundError as exc:
-            if exc.name != "mltrainer.compliance.plugins":
-                raise
-            raise ComplianceError(
-                f"Model {_field(record, 'model_id')} is a plugin model ({model_type}) and the plugin "
-                "compliance check is not available in this installation, so it is not served."
-            ) from None
-        check_plugin(model_type)
+        require_allowed_model_type(str(_field(record, "model_type")))
 
     def _summary(self, entry: _LoadedModel) -> dict[str, Any]:
         return {"model_id": entry.model_id, "model_type": entry.model_type, "symbol": entry.symbol,
