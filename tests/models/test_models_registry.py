@@ -125,7 +125,6 @@ class _NoPredict:
 
 
 def test_register_plugin_model_class():
-    pytest.importorskip("mltrainer.compliance.runtime")
     register_model_class(_PluginModel)
     try:
         assert available_model_types() == MODEL_TYPES + ("always_long_plugin",)
@@ -143,7 +142,6 @@ def test_register_plugin_model_class():
 
 
 def test_register_rejects_class_without_predict_and_builtin_names():
-    pytest.importorskip("mltrainer.compliance.runtime")
     from mltrainer.errors import ComplianceError
 
     with pytest.raises((InvalidInputError, ComplianceError), match="predict"):

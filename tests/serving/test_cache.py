@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from mltrainer.config import Settings
 from mltrainer.serving.cache import InProcessCache, PredictionCache, make_cache, prediction_cache_key
 
@@ -114,7 +112,6 @@ def test_make_cache_defaults_to_in_process(tmp_path):
 
 
 def test_make_cache_uses_redis_backend_when_url_set(tmp_path):
-    pytest.importorskip("mltrainer.serving.redis_cache")
     cache = make_cache(Settings(home=tmp_path, redis_url="redis://127.0.0.1:1/0", prediction_ttl_seconds=42))
     assert cache.backend == "redis"
     assert isinstance(cache, PredictionCache)

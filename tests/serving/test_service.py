@@ -307,7 +307,7 @@ def test_ensemble_oos_weights_reported_and_sum_to_one(models_home, clock):
 
 
 def test_unreachable_redis_cache_degrades_to_uncached_with_a_warning(models_home, clock):
-    redis_cache = pytest.importorskip("mltrainer.serving.redis_cache")
+    from mltrainer.serving import redis_cache
     cache = redis_cache.RedisPredictionCache("redis://127.0.0.1:1/0", ttl_seconds=300)  # nothing listens
     service = PredictionService(settings=get_settings(), cache=cache, clock=clock)
     model_id = models_home.ids["mean_reversion"]
