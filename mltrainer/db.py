@@ -107,11 +107,7 @@ def get_engine(settings: Settings | None = None) -> Engine:
 def import_table_modules() -> None:
     """Import every module of TABLE_MODULES so that ``Base.metadata`` holds every table."""
     for name in TABLE_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency inside the module: surface it
-                raise
+        importlib.import_module(name)
 
 
 def init_db(engine: Engine) -> None:

@@ -255,12 +255,7 @@ def _apply_overrides(violations: list[Violation], actor: str) -> list[Violation]
 
 
 def record_audit(action: str, target: str, details: dict | None, actor: str) -> None:
-    """Append to the audit trail. Until ``mltrainer.audit`` exists this only logs a warning."""
-    try:
-        from mltrainer.audit import get_audit_trail
-    except ModuleNotFoundError as exc:
-        if exc.name != "mltrainer.audit":
-            raise
-        log.warning("audit trail not available; %s on %s not recorded", action, target)
-        return
+    """Append to the audit trail."""
+    from mltrainer.audit import get_audit_trail
+
     get_audit_trail().record(action, target, details=details, actor=actor)

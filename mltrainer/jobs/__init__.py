@@ -55,18 +55,12 @@ def _date_text(value: Any, name: str) -> str | None:
 def validate_request(model_type: str, symbol: str, params: dict | None, start: Any, end: Any, cost_bps: float,
                      n_splits: int) -> dict[str, Any]:
     """Check what can be checked before queueing, so a typo fails now rather than as a failed job."""
-    from mltrainer.models import available_model_types, create_model, get_model_class
+    from mltrainer.models import create_model, get_model_class
 
-    if isinstance(model_type, str) and model_type not in available_model_types():
-        get_model_class(model_type)  # a type defined by a blocked plugin: ComplianceBlockedError listing why
-    if not isinstance(model_type, str) or model_type not in available_model_types():
-        import difflib
-
-        known = list(available_model_types())
-        close = difflib.get_close_matches(str(model_type), known, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownModelTypeError(
-            f"Unknown model type {model_type!r}.{hint} Known types: {', '.join(known)}.")
+    if not isinstance(model_type, str):
+        raise UnknownModelTypeError(f"model_type must be a model type name, got {model_type!r}.")
+    # Unknown type: the registry's message with a suggestion; a blocked plugin type: its violations.
+    get_model_class(model_type)
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidInputError("symbol must be a ticker such as 'AAPL'.")
     if params is not None and not isinstance(params, dict):

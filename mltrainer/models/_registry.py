@@ -46,20 +46,12 @@ _lock = threading.Lock()
 
 
 def _plugin_loader():
-    """``mltrainer.compliance.plugins``, or None where it is not installed (then no plugin file is ever
-    imported: files are only imported after its scan). Imported lazily: it pulls in the scanner."""
-    try:
-        return importlib.import_module("mltrainer.compliance.plugins")
-    except ModuleNotFoundError as exc:
-        if exc.name != "mltrainer.compliance.plugins":
-            raise
-        return None
+    """``mltrainer.compliance.plugins``, imported lazily: it pulls in the scanner."""
+    return importlib.import_module("mltrainer.compliance.plugins")
 
 
 def _load_plugin_folder() -> None:
-    loader = _plugin_loader()
-    if loader is not None:
-        loader.ensure_plugins_loaded()
+    _plugin_loader().ensure_plugins_loaded()
 
 
 def available_model_types() -> tuple[str, ...]:
@@ -87,8 +79,7 @@ def get_model_class(model_type: str) -> type:
     with _lock:
         if model_type in _plugins:
             return _plugins[model_type]
-    loader = _plugin_loader()
-    error = loader.plugin_error_for(str(model_type)) if loader is not None else None
+    error = _plugin_loader().plugin_error_for(str(model_type))
     if error is not None:
         raise error
     valid = available_model_types()

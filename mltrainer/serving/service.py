@@ -170,13 +170,8 @@ class PredictionService:
         return self._registry
 
     def _audit(self, action: str, target: str, details: dict[str, Any], actor: str) -> None:
-        try:
-            from mltrainer.audit import get_audit_trail
-        except ModuleNotFoundError as exc:  # audit module not installed in this build
-            if exc.name != "mltrainer.audit":
-                raise
-            log.warning("audit trail unavailable; %s on %s not recorded", action, target)
-            return
+        from mltrainer.audit import get_audit_trail
+
         get_audit_trail(self._settings).record(action, target, details=details, actor=actor)
 
     def _audited(self, action: str, target: Any, details: dict[str, Any], actor: str,
@@ -550,7 +545,7 @@ class PredictionService:
             outcomes = dict(zip(ids, pool.map(run, ids), strict=False))
         ok = {m: o for m, o in outcomes.items() if o[0] is not None}
         failed = [m for m in ids if outcomes[m][0] is None]
-        details["failed"] = [m for m in ids if outcomes[m][0] is None]
+        details["failed"] = list(failed)
         if not ok:
             detail = "; ".join(f"{m}: {outcomes[m][2]}" for m in ids)
             raise EnsembleError(f"Every ensemble member failed for {symbol} — {detail}")
