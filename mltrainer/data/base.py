@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from mltrainer.data.validation import BAR_COLUMNS
 from mltrainer.errors import InvalidInputError, UnknownSeriesError, UnknownSymbolError
 
 __all__ = [
@@ -100,7 +101,7 @@ def unknown_series(series_id: str, source: str, available: Iterable[str]) -> Unk
 def empty_bars() -> pd.DataFrame:
     """A zero-row frame with the bar schema."""
     frame = pd.DataFrame(
-        {c: pd.Series(dtype="float64") for c in ("open", "high", "low", "close", "volume")},
+        {c: pd.Series(dtype="float64") for c in BAR_COLUMNS},
         index=pd.DatetimeIndex([], name="date"),
     )
     return frame

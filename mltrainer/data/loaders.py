@@ -25,7 +25,7 @@ import pandas as pd
 
 from mltrainer._util import parse_date
 from mltrainer.config import Settings, get_settings
-from mltrainer.data.base import day_string, normalize_series_id, normalize_symbol, unknown_symbol
+from mltrainer.data.base import day_string, normalize_series_id, normalize_symbol
 from mltrainer.data.fred_source import FredSeriesSource
 from mltrainer.data.offline import OFFLINE_SERIES, OFFLINE_SYMBOLS, OfflineBarSource, OfflineSeriesSource
 from mltrainer.data.polygon_source import PolygonBarSource
@@ -165,8 +165,6 @@ def load_bars(symbol: str, start: Any = None, end: Any = None, source: str | Non
 
     if name == "offline":
         offline = OfflineBarSource()
-        if ticker not in OFFLINE_SYMBOLS:
-            raise unknown_symbol(ticker, name, OFFLINE_SYMBOLS)
         bars = offline.fetch(ticker, first, last)
         dataset, fetched_rows = offline.dataset_of(ticker), 0
         if bars.empty:
@@ -185,7 +183,7 @@ def load_bars(symbol: str, start: Any = None, end: Any = None, source: str | Non
         bars, fetched_rows = store.get(name, ticker, first, last, polygon.fetch)
         dataset = polygon.dataset
         if bars.empty:
-            if ticker not in store.symbols(name):
+            if not store.path(name, ticker).exists():
                 raise UnknownSymbolError(
                     f"Polygon has no daily bars for {ticker!r} {_span(first, last)}: check the ticker "
                     "(e.g. AAPL, MSFT) or widen the date range."

@@ -23,6 +23,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from mltrainer.data.validation import BAR_COLUMNS
 from mltrainer.errors import (
     InsufficientDataError,
     InvalidInputError,
@@ -35,7 +36,6 @@ __all__ = ["ParamSpec", "SignalModel", "BAR_COLUMNS", "hold_positions", "EXIT_NO
 
 log = logging.getLogger(__name__)
 
-BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 
 EXIT_NONE = 0
 EXIT_SIGNAL = 1

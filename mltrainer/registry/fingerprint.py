@@ -13,11 +13,11 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from mltrainer.data.validation import BAR_COLUMNS
 from mltrainer.errors import InvalidInputError
 
 __all__ = ["bars_fingerprint", "BAR_COLUMNS"]
 
-BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 _TAG = b"mltrainer-bars-v1"
 
 
