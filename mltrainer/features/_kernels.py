@@ -19,9 +19,14 @@ import math
 import numpy as np
 from pandas._libs.window import aggregations as _window
 
+# Trading days a year: the annualisation factor of daily bars (realized volatility, GARCH forecasts).
+PERIODS_PER_YEAR = 252
+
 __all__ = [
+    "PERIODS_PER_YEAR",
     "band_values",
     "ema_span",
+    "horizon_sigma",
     "log_ratio",
     "pct_change",
     "percent_b_values",
@@ -168,6 +173,16 @@ def percent_b_values(close: np.ndarray, middle: np.ndarray, std: np.ndarray, num
         return (close - lower) / np.where(width > 0, width, np.nan)
 
 
-def realized_vol_values(close: np.ndarray, window: int, periods_per_year: float) -> np.ndarray:
+def realized_vol_values(close: np.ndarray, window: int,
+                        periods_per_year: float = PERIODS_PER_YEAR) -> np.ndarray:
     """Annualised sample deviation of one-bar log returns; prices assumed checked > 0 by the caller."""
     return rolling_std(log_ratio(close, 1), window, 1) * math.sqrt(periods_per_year)
+
+
+def horizon_sigma(realized_vol: np.ndarray, horizon: int,
+                  periods_per_year: float = PERIODS_PER_YEAR) -> np.ndarray:
+    """Deviation of a ``horizon``-bar log return implied by an annualised volatility (square-root-of-time
+    scaling); NaN where the volatility is zero, negative or NaN so that dividing by it gives NaN."""
+    sigma = realized_vol / math.sqrt(periods_per_year) * math.sqrt(horizon)
+    sigma[~(sigma > 0)] = np.nan
+    return sigma

@@ -15,7 +15,8 @@ from mltrainer.features._validation import (
 __all__ = ["realized_volatility", "volume_ratio"]
 
 
-def realized_volatility(close: pd.Series, window: int = 20, periods_per_year: float = 252) -> pd.Series:
+def realized_volatility(close: pd.Series, window: int = 20,
+                        periods_per_year: float = _kernels.PERIODS_PER_YEAR) -> pd.Series:
     """Annualised realized volatility as a fraction (0.2 = 20% a year).
 
     Sample standard deviation (``ddof=1``) of the last ``window`` one-bar log returns, times

@@ -52,7 +52,6 @@ __all__ = ["GradientBoosting"]
 log = logging.getLogger(__name__)
 
 _RETURN_LAGS = (1, 5, 10, 20)
-_PERIODS_PER_YEAR = 252
 #: Share of the training bars a macro series must have a value for.
 MIN_MACRO_COVERAGE = 0.5
 
@@ -220,7 +219,7 @@ class GradientBoosting(SignalModel):
         cols["rsi"] = _kernels.rsi_values(close, 14)
         cols["zscore"] = _kernels.zscore_values(close, middle, std)
         cols["percent_b"] = _kernels.percent_b_values(close, middle, std, 2.0)
-        cols["realized_vol"] = _kernels.realized_vol_values(close, window, _PERIODS_PER_YEAR)
+        cols["realized_vol"] = _kernels.realized_vol_values(close, window)
         cols["volume_ratio"] = _kernels.volume_ratio_values(bars["volume"].to_numpy(), window)
         cols["momentum"] = _kernels.pct_change(close, int(self.momentum_period))
         true_range = _kernels.true_range_values(bars["high"].to_numpy(), bars["low"].to_numpy(), close)

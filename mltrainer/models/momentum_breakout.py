@@ -21,8 +21,6 @@ crosses the ATR stop fixed at entry (``atr_stop_multiple`` × ATR), or ``max_hol
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -32,8 +30,6 @@ from mltrainer.features._validation import check_positive_array
 from mltrainer.models.base import ParamSpec, SignalModel, hold_positions
 
 __all__ = ["MomentumBreakout"]
-
-_PERIODS_PER_YEAR = 252
 
 
 class MomentumBreakout(SignalModel):
@@ -135,9 +131,8 @@ class MomentumBreakout(SignalModel):
         close = bars["close"].to_numpy()
         check_positive_array(close, bars.index, "close")
         n = int(self.lookback_period)
-        realized_vol = _kernels.realized_vol_values(close, int(self.vol_window), _PERIODS_PER_YEAR)
-        sigma_n = realized_vol / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)
-        sigma_n[~(sigma_n > 0)] = np.nan
+        realized_vol = _kernels.realized_vol_values(close, int(self.vol_window))
+        sigma_n = _kernels.horizon_sigma(realized_vol, n)
         momentum_z = _kernels.log_ratio(close, n) / sigma_n
         # Close the NEXT bar needs for z to reach the threshold: its N-bar base is close[t+1-N], already
         # known at t; the volatility estimate is held at today's.

@@ -30,7 +30,6 @@ reported as annualised volatility (fraction, √252 scaling) of the next ``forec
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 import pandas as pd
@@ -45,7 +44,6 @@ __all__ = ["VolatilityRegime", "REGIME_NAMES"]
 
 log = logging.getLogger(__name__)
 
-_PERIODS_PER_YEAR = 252
 REGIME_NAMES = ("low", "medium", "high")
 _WARMUP_NAME = "warmup"
 
@@ -210,14 +208,13 @@ class VolatilityRegime(SignalModel):
         for _ in range(int(horizon)):
             total += step
             step = p["omega"] + persistence * step
-        return np.sqrt(total / int(horizon) * _PERIODS_PER_YEAR) / 100.0
+        return np.sqrt(total / int(horizon) * _kernels.PERIODS_PER_YEAR) / 100.0
 
     # -- regimes ---------------------------------------------------------------------------------
     def _fit(self, bars: pd.DataFrame) -> None:
         close = bars["close"]
         check_positive_array(close.to_numpy(), close.index, "close")
-        rv = pd.Series(_kernels.realized_vol_values(close.to_numpy(), int(self.vol_window), _PERIODS_PER_YEAR)
-                       ).dropna()
+        rv = pd.Series(_kernels.realized_vol_values(close.to_numpy(), int(self.vol_window))).dropna()
         self.vol_thresholds_ = (float(rv.quantile(float(self.low_quantile))),
                                 float(rv.quantile(float(self.high_quantile))))
         self._fit_garch(bars["close"])
@@ -275,9 +272,8 @@ class VolatilityRegime(SignalModel):
         close = close_series.to_numpy()
         check_positive_array(close, bars.index, "close")
         n = int(self.lookback_period)
-        rv = _kernels.realized_vol_values(close, int(self.vol_window), _PERIODS_PER_YEAR)
-        sigma_n = rv / math.sqrt(_PERIODS_PER_YEAR) * math.sqrt(n)
-        sigma_n[~(sigma_n > 0)] = np.nan
+        rv = _kernels.realized_vol_values(close, int(self.vol_window))
+        sigma_n = _kernels.horizon_sigma(rv, n)
         trend = _kernels.log_ratio(close, n) / sigma_n
         reversion = -_kernels.zscore_values(close, _kernels.rolling_mean(close, n),
                                             _kernels.rolling_std(close, n, 0))

@@ -86,3 +86,16 @@ def test_positive_array_check_names_the_first_bad_date():
     with pytest.raises(InvalidInputError, match=r"1 value\(s\) are not, first at 2020-01-03"):
         check_positive_array(np.array([10.0, 0.0, 11.0]), index, "close")
     check_positive_array(np.array([10.0, np.nan, 11.0]), index, "close")  # NaN propagates, no error
+
+
+def test_horizon_sigma_is_the_daily_deviation_scaled_by_root_time(aapl_bars):
+    # One formula shared by momentum_breakout and volatility_regime: annualised vol / sqrt(252) * sqrt(n)
+    # is the one-bar deviation of log returns times sqrt(n); zero/NaN volatility gives NaN (a divisor).
+    assert _kernels.PERIODS_PER_YEAR == 252
+    close = aapl_bars["close"]
+    daily = np.log(close / close.shift(1)).rolling(20, min_periods=20).std(ddof=1).to_numpy()
+    sigma = _kernels.horizon_sigma(_kernels.realized_vol_values(close.to_numpy(), 20), 10)
+    assert np.isnan(sigma[:20]).all() and not np.isnan(sigma[20:]).any()
+    np.testing.assert_allclose(sigma[20:], daily[20:] * math.sqrt(10), rtol=1e-12)
+    np.testing.assert_array_equal(_kernels.horizon_sigma(np.array([0.16, 0.0, -0.1, np.nan]), 4),
+                                  [0.16 / math.sqrt(252) * 2.0, np.nan, np.nan, np.nan])
