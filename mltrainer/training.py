@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 from sklearn.base import clone
 
-from mltrainer._util import parse_date, to_jsonable
+from mltrainer._util import to_jsonable
 from mltrainer.calibration import Calibration, fit_calibration
-from mltrainer.errors import InvalidInputError, InvalidParameterError
+from mltrainer.errors import InvalidParameterError
 from mltrainer.registry import ModelRecord, bars_fingerprint, get_registry
 
 __all__ = ["TrainingResult", "train_model", "reproduce_model", "training_result_to_dict"]
@@ -110,14 +110,12 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
     """Everything but saving: load (from ``source``, default the configured one), walk-forward, final
     fit, calibration."""
     from mltrainer.backtest import WalkForward, walk_forward
-    from mltrainer.data import load_bars
+    from mltrainer.data import load_bars, parse_date_range
     from mltrainer.models import create_model
 
     if params is not None and not isinstance(params, dict):
         raise InvalidParameterError("params must be a mapping of parameter name to value.")
-    first, last = parse_date(start, "start"), parse_date(end, "end")
-    if first is not None and last is not None and first > last:
-        raise InvalidInputError(f"start {first.date()} is after end {last.date()}; swap them.")
+    first, last = parse_date_range(start, end)
     model = create_model(model_type, **dict(params or {}))  # unknown type/param fail before any work
     from mltrainer.compliance.plugins import require_allowed_model_type
 

@@ -175,8 +175,12 @@ def test_invalid_requests_fail_clearly_and_register_nothing():
         train_model("mean_reversion", "AAPL", n_splits=1)
     with pytest.raises(InvalidParameterError, match="lookback"):
         train_model("momentum_breakout", "AAPL", params={"lookback": 5})
-    with pytest.raises(InvalidInputError, match="after end"):
+    # The same range check (and words) as load_bars: data.parse_date_range.
+    with pytest.raises(InvalidInputError,
+                       match=r"^start 2012-01-01 is after end 2010-01-01: swap them or widen the range\.$"):
         train_model("mean_reversion", "AAPL", start="2012-01-01", end="2010-01-01")
+    with pytest.raises(InvalidInputError, match=r"^Invalid end '2010-13-01': use the format YYYY-MM-DD"):
+        train_model("mean_reversion", "AAPL", start="2009-01-01", end="2010-13-01")
     assert get_registry().list() == []
 
 

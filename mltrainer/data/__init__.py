@@ -5,6 +5,7 @@
     load_series / list_series                macro series (FRED ids), cached in process for an hour
     resolve_series_source                    which series source ``source=None`` means right now
     data_status                              active source, last bar, configured keys
+    parse_date_range(start, end)             a user's start/end checked (format, order)
     validate_bars                            the boundary check every frame passes
 
 Sources implement :class:`BarSource` / :class:`SeriesSource`; network bars are cached in the local
@@ -23,6 +24,7 @@ from mltrainer.data.loaders import (
     list_symbols,
     load_bars,
     load_series,
+    parse_date_range,
     resolve_series_source,
 )
 from mltrainer.data.offline import OFFLINE_SERIES, OFFLINE_SYMBOLS, OfflineBarSource, OfflineSeriesSource
@@ -39,6 +41,7 @@ __all__ = [
     "resolve_series_source",
     "clear_series_cache",
     "data_status",
+    "parse_date_range",
     "validate_bars",
     "BAR_COLUMNS",
     "BAR_SOURCES",

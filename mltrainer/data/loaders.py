@@ -44,6 +44,7 @@ __all__ = [
     "data_status",
     "resolve_series_source",
     "clear_series_cache",
+    "parse_date_range",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,7 +139,11 @@ def _series_source_name(source: str | None, settings: Settings) -> str:
     return name
 
 
-def _range(start: object, end: object) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+def parse_date_range(start: object, end: object) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """A user's ``start``/``end`` (YYYY-MM-DD text, date or None) as day timestamps, checked in order.
+
+    The one range check behind bars, macro series and training, so all report a bad range alike.
+    """
     first = parse_date(start, "start")
     last = parse_date(end, "end")
     if first is not None and last is not None and first > last:
@@ -161,7 +166,7 @@ def load_bars(symbol: str, start: Any = None, end: Any = None, source: str | Non
     settings = get_settings()
     name = _bar_source_name(source, settings)
     ticker = normalize_symbol(symbol)
-    first, last = _range(start, end)
+    first, last = parse_date_range(start, end)
 
     if name == "offline":
         offline = OfflineBarSource()
@@ -244,7 +249,7 @@ def load_series(series_id: str, start: Any = None, end: Any = None, source: str 
     settings = get_settings()
     name = _series_source_name(source, settings)
     ident = normalize_series_id(series_id)
-    first, last = _range(start, end)
+    first, last = parse_date_range(start, end)
     # The endpoint is part of the key so a different FRED server (e.g. a test stand-in) is asked anew.
     key = (name, settings.fred_base_url if name == "fred" else "", ident, first, last)
     cached = _series_cache.get(key)
