@@ -161,8 +161,8 @@ def _token_ok(presented: bytes, tokens: list[bytes]) -> bool:
 _bearer = HTTPBearer(auto_error=False, description="Token from MLTRAINER_API_TOKENS (or printed at start).")
 
 
-def _require_token(request: Request,
-                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def _require_token(request: Request,
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     presented = credentials.credentials.encode() if credentials and credentials.credentials else b""
     if not _token_ok(presented, request.app.state.api_tokens):
         raise HTTPException(status_code=401, detail=_AUTH_DETAIL, headers={"WWW-Authenticate": "Bearer"})
@@ -213,8 +213,12 @@ def _routes() -> APIRouter:
         return _json({"model_id": result.model_id, "metrics": result.metrics, "folds": result.folds})
 
     @router.post("/models/predict", tags=["predictions"], summary="Latest signal of a model for a symbol")
-    def predict(body: PredictRequest) -> JSONResponse:
-        prediction = services.predict(body.model_id, body.symbol, use_cache=body.use_cache, actor="api")
+    async def predict(body: PredictRequest) -> JSONResponse:
+        # Async: a fresh cached answer is served in the event loop and the audit record awaited, with
+        # no worker-thread hop; loading and computing still run in a thread (see predict_async).
+        service = services.get_prediction_service()
+        prediction = await service.predict_async(body.model_id, body.symbol, use_cache=body.use_cache,
+                                                 actor="api")
         return _json_ready(prediction.to_dict())
 
     @router.post("/models/predict/bulk", tags=["predictions"], summary="Latest signals for many symbols")
@@ -360,7 +364,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(_BearerAuth, tokens=tokens)  # added last: runs first, before any body is read
 
     @app.get("/health", tags=["health"], summary="Liveness (no auth)")
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     app.include_router(_routes())

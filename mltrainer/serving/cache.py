@@ -57,6 +57,9 @@ class PredictionCache(abc.ABC):
     """
 
     backend: str = "abstract"
+    #: True when get/set never wait on I/O (a dictionary in this process): an event loop may then read
+    #: the cache itself instead of handing the request to a worker thread.
+    in_process: bool = False
 
     @abc.abstractmethod
     def get(self, key: str) -> dict[str, Any] | None:
@@ -94,6 +97,7 @@ class InProcessCache(PredictionCache):
     """
 
     backend = "in-process"
+    in_process = True
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_entries: int = 100_000):
         if max_entries < 1:

@@ -16,6 +16,7 @@ never hits an old entry (at most 60 s late); the TTL bounds reuse within a day.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import math
@@ -25,10 +26,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import pandas as pd
 
 from mltrainer.config import Settings, get_settings
@@ -151,6 +153,7 @@ class PredictionService:
         self._ensembles_served = 0
         self._started_at = _utc_now_iso()
         self._started_clock = self._clock()
+        self._audit_writer: Any = None
 
     # -- collaborators ---------------------------------------------------------------------------
     @property
@@ -169,18 +172,35 @@ class PredictionService:
             self._registry = get_registry(self._settings)
         return self._registry
 
-    def _audit(self, action: str, target: str, details: dict[str, Any], actor: str) -> None:
-        from mltrainer.audit import get_audit_trail
+    @property
+    def audit_writer(self) -> Any:
+        """The service's :class:`~mltrainer.audit.AuditWriter`: concurrent requests share commits."""
+        if self._audit_writer is None:
+            from mltrainer.audit import AuditWriter, get_audit_trail
 
-        get_audit_trail(self._settings).record(action, target, details=details, actor=actor)
+            with self._lock:
+                if self._audit_writer is None:
+                    self._audit_writer = AuditWriter(get_audit_trail(self._settings))
+        return self._audit_writer
+
+    def _submit_audit(self, action: str, target: Any, details: dict[str, Any], actor: str,
+                      error: Exception | None) -> Future:
+        """Queue the request's single audit record; a failure adds the error class and, for our
+        user-safe exceptions, its message."""
+        if error is None:
+            return self.audit_writer.submit(action, details.pop("_target", target), details, actor)
+        details["error"] = type(error).__name__
+        details["message"] = (str(error)[:500] if isinstance(error, MLTrainerError)
+                              else "internal error; see the server log")
+        return self.audit_writer.submit(action, str(details.pop("_target", target))[:200], details, actor)
 
     def _audited(self, action: str, target: Any, details: dict[str, Any], actor: str,
                  run: Callable[[], Any]) -> Any:
         """Run one request and write its single audit record, also when it fails.
 
-        ``run`` fills ``details`` as it learns them (normalised ids, symbols, outcome). A failure adds
-        the error class and, for our user-safe exceptions, its message; if the audit write itself then
-        fails, that is logged and the request's own error is the one raised.
+        ``run`` fills ``details`` as it learns them (normalised ids, symbols, outcome). The answer is
+        returned only once its record is committed. If the audit write fails after the request
+        failed, that is logged and the request's own error is the one raised.
         """
         error: Exception | None = None
         try:
@@ -190,13 +210,32 @@ class PredictionService:
             raise
         finally:
             if error is None:
-                self._audit(action, details.pop("_target", target), details, actor)
+                self._submit_audit(action, target, details, actor, None).result()
             else:
-                details["error"] = type(error).__name__
-                details["message"] = (str(error)[:500] if isinstance(error, MLTrainerError)
-                                      else "internal error; see the server log")
                 try:
-                    self._audit(action, str(details.pop("_target", target))[:200], details, actor)
+                    self._submit_audit(action, target, details, actor, error).result()
+                except Exception:
+                    log.exception("could not audit the failed %s request on %s", action, target)
+
+    async def _audited_async(self, action: str, target: Any, details: dict[str, Any], actor: str,
+                             inline: Callable[[], Any], threaded: Callable[[], Any]) -> Any:
+        """:meth:`_audited` for an event loop: ``inline()`` answers at once or returns None, then
+        ``threaded()`` runs in a worker thread; the audit record is awaited, not blocked on."""
+        error: Exception | None = None
+        try:
+            result = inline()
+            if result is None:
+                result = await anyio.to_thread.run_sync(threaded)
+            return result
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            if error is None:
+                await asyncio.wrap_future(self._submit_audit(action, target, details, actor, None))
+            else:
+                try:
+                    await asyncio.wrap_future(self._submit_audit(action, target, details, actor, error))
                 except Exception:
                     log.exception("could not audit the failed %s request on %s", action, target)
 
@@ -333,18 +372,49 @@ class PredictionService:
     def predict(self, model_id: str, symbol: str, use_cache: bool = True, actor: str = "user") -> Prediction:
         """The latest signal of ``model_id`` for ``symbol``, from the cache when fresh."""
         details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
+        return self._audited("prediction", model_id, details, actor,
+                             lambda: self._predict_request(model_id, symbol, use_cache, details))
 
-        def run() -> Prediction:
+    async def predict_async(self, model_id: str, symbol: str, use_cache: bool = True,
+                            actor: str = "user") -> Prediction:
+        """:meth:`predict` for an event loop (the API): same answer, same single audit record.
+
+        A fresh cached prediction of a loaded model is answered in the loop (a few dictionary look-ups
+        and the indexed servability query); loading a model or bars and computing run in a worker
+        thread. The audit record is group-committed (:class:`~mltrainer.audit.AuditWriter`) and
+        awaited, so a busy server spends one transaction per batch of requests, not per request.
+        """
+        details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
+
+        def inline() -> Prediction | None:
+            if not use_cache or not self._cache.in_process:  # a networked cache is not read in the loop
+                return None
             mid = _normalise_model_id(model_id)
-            details["_target"] = mid
             sym = normalise_symbol(symbol)
-            details["symbols"] = [sym]
-            entry = self._get_loaded(mid)
-            prediction = self._predict_one(entry, sym, use_cache=use_cache)
-            details.update(as_of=prediction.as_of, signal=prediction.signal, cached=prediction.cached)
-            return prediction
+            with self._lock:
+                entry = self._models.get(mid)
+            as_of = self._recent_as_of(sym)
+            if entry is None or as_of is None:
+                return None
+            details.update(_target=mid, symbols=[sym])
+            entry = self._get_loaded(mid)  # loaded: only the servability check (LRU order kept)
+            hit = self._cached(entry, sym, as_of)
+            if hit is not None:
+                details.update(as_of=hit.as_of, signal=hit.signal, cached=True)
+            return hit
 
-        return self._audited("prediction", model_id, details, actor, run)
+        return await self._audited_async("prediction", model_id, details, actor, inline,
+                                         lambda: self._predict_request(model_id, symbol, use_cache, details))
+
+    def _predict_request(self, model_id: Any, symbol: Any, use_cache: bool, details: dict[str, Any]) -> Prediction:
+        mid = _normalise_model_id(model_id)
+        details["_target"] = mid
+        sym = normalise_symbol(symbol)
+        details["symbols"] = [sym]
+        entry = self._get_loaded(mid)
+        prediction = self._predict_one(entry, sym, use_cache=use_cache)
+        details.update(as_of=prediction.as_of, signal=prediction.signal, cached=prediction.cached)
+        return prediction
 
     def _load_bars(self, symbol: str) -> pd.DataFrame:
         from mltrainer.data import load_bars

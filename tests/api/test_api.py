@@ -12,6 +12,7 @@ from mltrainer import errors, services
 from mltrainer.api import create_app, status_for
 from mltrainer.config import Settings
 from mltrainer.data import load_bars
+from mltrainer.serving import PredictionService
 
 from .conftest import AUTH, TOKEN
 
@@ -199,10 +200,10 @@ def test_nan_weight_is_rejected_not_a_server_error(client, models_home):
 
 
 def test_unexpected_error_is_a_generic_500(client, models_home, monkeypatch):
-    def broken(*args, **kwargs):
+    async def broken(*args, **kwargs):
         raise RuntimeError("internal detail /srv/secret/path.py line 3")
 
-    monkeypatch.setattr(services, "predict", broken)
+    monkeypatch.setattr(PredictionService, "predict_async", broken)
     body = {"model_id": "m", "symbol": "AAPL"}
     response = safe(client.post("/api/models/predict", json=body, headers=AUTH))
     assert response.status_code == 500

@@ -42,12 +42,12 @@ def test_no_server_errors(case):
 
 def test_the_fuzz_check_does_catch_a_server_error(monkeypatch):
     """Guard against a fuzz test that cannot fail: a 500 must be reported by the same check."""
-    from mltrainer import services
+    from mltrainer.serving import PredictionService
 
-    def broken(*args, **kwargs):
+    async def broken(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(services, "predict", broken)
+    monkeypatch.setattr(PredictionService, "predict_async", broken)
     case = schema.make_case(operation=schema["/api/models/predict"]["POST"],
                             body={"model_id": "m", "symbol": "AAPL"}, media_type="application/json")
     # In-process, schemathesis' ASGI transport re-raises the server's exception; over HTTP the 500 fails
