@@ -236,10 +236,26 @@ def _forecasts(cal: Calibration, signal: np.ndarray, strength: np.ndarray,
     long_rate = raw_rate(sum(b.n_right for b in cal.long_bins), sum(b.n_signals for b in cal.long_bins))
     short_rate = raw_rate(sum(b.n_right for b in cal.short_bins), sum(b.n_signals for b in cal.short_bins))
     hold_rate = raw_rate(cal.n_hold_right, cal.n_hold_samples)
-    forecast = np.array([cal.confidence(int(d), float(x)) for d, x in zip(signal, strength, strict=True)])
+    forecast = np.full(len(signal), float(cal.hold_probability))
+    for direction, bins in ((1, cal.long_bins), (-1, cal.short_bins)):
+        rows = signal == direction
+        forecast[rows] = _bin_probabilities(bins, strength[rows])
     outcome = np.where(signal == 0, np.abs(fwd) < cal.hold_threshold, np.sign(fwd) == signal).astype(float)
     reference = np.select([signal > 0, signal < 0], [long_rate, short_rate], default=hold_rate)
     return forecast, outcome, reference
+
+
+def _bin_probabilities(bins: tuple[CalibrationBin, ...], strength: np.ndarray) -> np.ndarray:
+    """:meth:`Calibration.confidence` of one direction for many strengths: the first bin whose
+    ``strength_max`` reaches the strength (the last bin beyond them all); 0.5 with no bins."""
+    if not bins:
+        return np.full(len(strength), 0.5)
+    probability = np.array([float(b.probability) for b in bins])
+    # The first k with strength <= max[k] is the first k where the running maximum reaches it, and a
+    # running maximum is sorted, so searchsorted finds it (also for bins not in strength order).
+    reach = np.maximum.accumulate(np.array([float(b.strength_max) for b in bins]))
+    index = np.searchsorted(reach, strength, side="left")
+    return probability[np.minimum(index, len(bins) - 1)]
 
 
 def _cross_fitted_brier(signal: np.ndarray, strength: np.ndarray, fwd: np.ndarray, horizon: int,

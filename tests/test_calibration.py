@@ -124,3 +124,38 @@ def test_on_a_real_walk_forward():
     assert all(0.0 < p < 1.0 for p in probabilities)
     assert [b.probability for b in cal.long_bins] == sorted(b.probability for b in cal.long_bins)
     assert sum(b.n_signals for b in cal.long_bins + cal.short_bins) == cal.n_samples
+
+
+def test_forecasts_on_a_real_walk_forward_pin_exact_values():
+    # Regression pin (values from offline AAPL 2009-2012, momentum_breakout, 3 folds, h=20 bars): the
+    # Brier scores are means over every out-of-sample row of the vectorised per-row forecasts, so any
+    # change in how a row finds its bin moves them.
+    from mltrainer.backtest import WalkForward, walk_forward
+    from mltrainer.calibration import _forecasts
+    from mltrainer.data import load_bars
+    from mltrainer.models import create_model
+
+    bars = load_bars("AAPL", start="2009-01-01", end="2012-12-31")
+    model = create_model("momentum_breakout")
+    result = walk_forward(model, bars, cv=WalkForward(n_splits=3), cost_bps=5.0)
+    cal = fit_calibration(result.predictions, bars, model.holding_horizon)
+    assert (cal.horizon_bars, cal.n_samples, cal.n_hold_samples) == (20, 148, 585)
+    assert cal.brier_score == 0.24973416905764198
+    assert cal.brier_score_reference == 0.24681685617193616
+    assert cal.brier_score_in_sample == 0.24414686639327893
+    assert [(b.n_signals, b.n_right) for b in cal.long_bins] == [(37, 20), (36, 23), (36, 24), (37, 25)]
+
+    # Strengths on, between and beyond the bins' upper edges (0.4069, 0.5119, 0.6227, 1.0 for LONG).
+    strength = np.array([0.0, 0.2, 0.5, 0.8, 1.0, 1.5, 0.406886388611648])
+    for direction, expected in [
+        (1.0, [21 / 39, 21 / 39, 24 / 38, 26 / 39, 26 / 39, 26 / 39, 21 / 39]),
+        (-1.0, [0.75] * 7),  # one SHORT bin (2 of 2 right): (2+1)/(2+2) at every strength
+        (0.0, [0.5417376490630323] * 7),
+    ]:
+        signal = np.full(len(strength), direction)
+        forecast, outcome, reference = _forecasts(cal, signal, strength, np.full(len(strength), 0.01))
+        np.testing.assert_array_equal(forecast, expected)
+        assert forecast.tolist() == [cal.confidence(int(direction), x) for x in strength]
+    # The no-strength reference is the raw hit rate of the direction: 92 of 146 LONGs, 2 of 2 SHORTs.
+    assert reference[0] == 0.5418803418803418
+    assert _forecasts(cal, np.array([1.0, -1.0]), np.zeros(2), np.zeros(2))[2].tolist() == [92 / 146, 1.0]
