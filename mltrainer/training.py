@@ -22,7 +22,7 @@ from sklearn.base import clone
 from mltrainer._util import to_jsonable
 from mltrainer.calibration import Calibration, fit_calibration
 from mltrainer.errors import InvalidParameterError
-from mltrainer.registry import ModelRecord, bars_fingerprint, get_registry
+from mltrainer.registry import ModelRecord, data_fingerprint, get_registry
 
 __all__ = ["TrainingResult", "train_model", "reproduce_model", "training_result_to_dict"]
 
@@ -42,8 +42,9 @@ class TrainingResult:
 
     ``metrics`` are the out-of-sample backtest's metrics (the backtest package's names); ``data`` is
     ``{first, last, rows, fingerprint, source, dataset}`` of the training bars (``source``/``dataset``
-    from the bars' provenance, e.g. ``offline`` and the package the bars came from); ``timings`` are
-    seconds per step (``load_s, walk_forward_s, fit_s, save_s, total_s``).
+    from the bars' provenance, e.g. ``offline`` and the package the bars came from; the fingerprint
+    also covers the macro values a model with macro series used); ``timings`` are seconds per step
+    (``load_s, walk_forward_s, fit_s, save_s, total_s``).
     """
 
     model_id: str
@@ -104,6 +105,13 @@ def _check_arguments(cost_bps: Any, n_splits: Any) -> tuple[float, int]:
     return cost, n_splits
 
 
+def _macro_inputs(model: Any, bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The macro values the fitted model used (``SignalModel.macro_inputs``); none for a plugin model
+    that does not implement it."""
+    inputs = getattr(model, "macro_inputs", None)
+    return dict(inputs(bars)) if callable(inputs) else {}
+
+
 def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, start: Any, end: Any,
                   cost_bps: float, n_splits: int, progress: _Progress,
                   source: str | None = None) -> _PipelineOutput:
@@ -142,8 +150,8 @@ def _run_pipeline(model_type: str, symbol: str, params: dict[str, Any] | None, s
 
     provenance = bars.attrs.get("provenance", {})
     data = {"first": bars.index[0], "last": bars.index[-1], "rows": int(len(bars)),
-            "fingerprint": bars_fingerprint(bars), "source": provenance.get("source"),
-            "dataset": provenance.get("dataset")}
+            "fingerprint": data_fingerprint(bars, _macro_inputs(final, bars)),
+            "source": provenance.get("source"), "dataset": provenance.get("dataset")}
     canonical = str(provenance.get("symbol") or symbol)
     return _PipelineOutput(symbol=canonical, bars=bars, model=final, walk_forward=result,
                            calibration=calibration, params=dict(final.get_params()), data=data,

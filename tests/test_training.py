@@ -283,3 +283,38 @@ def test_plugin_file_trains_until_it_changes(plugin_file):
     with pytest.raises(ComplianceBlockedError):
         train_model("file_reversion", "AAPL", start=START, end=END, n_splits=3)
     assert [r.model_id for r in get_registry().list()] == [result.model_id]
+
+
+def test_macro_values_are_in_the_fingerprint_and_reproduce_detects_a_revision(monkeypatch):
+    from mltrainer.data import clear_series_cache
+    from mltrainer.data.offline import OfflineSeriesSource
+    from mltrainer.registry import data_fingerprint
+
+    params = {"macro_series": "CPILFESL", "n_estimators": 20}
+    result = train_model("gradient_boosting", "AAPL", params=params, start=START, end=END, n_splits=3)
+    bars = load_bars("AAPL", start=START, end=END)
+    used = result.model.macro_inputs(bars)
+    assert list(used) == ["CPILFESL"] and used["CPILFESL"].index.equals(bars.index)
+    # Core CPI as known on 2010-06-01 (the April figure, one month + 30 days of publication lag).
+    assert used["CPILFESL"].loc["2010-06-01", "level"] == 220.822
+    assert result.data["fingerprint"] == data_fingerprint(bars, used) != bars_fingerprint(bars)
+    assert result.record.data_fingerprint == result.data["fingerprint"]
+    report = reproduce_model(result.model_id)
+    assert report["fingerprint_match"] is True and report["differences"] == {}
+
+    # A revision of one monthly value inside the training range: the bars are the same, the macro data
+    # the model would now see is not, and reproducing says so.
+    real_fetch = OfflineSeriesSource.fetch
+
+    def revised_fetch(self, series_id, start, end):
+        series = real_fetch(self, series_id, start, end)
+        if series_id == "CPILFESL":
+            series.loc["2010-04-01"] += 0.5
+        return series
+
+    monkeypatch.setattr(OfflineSeriesSource, "fetch", revised_fetch)
+    clear_series_cache()
+    report = reproduce_model(result.model_id)
+    assert report["reproduced"]["data"]["rows"] == report["original"]["data"]["rows"]
+    assert report["fingerprint_match"] is False
+    assert "data.fingerprint" in report["differences"]

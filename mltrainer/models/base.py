@@ -253,6 +253,12 @@ class SignalModel(BaseEstimator):
         out.index = bars.index
         return out
 
+    def macro_inputs(self, bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The macro series values the fitted model's features take at each of ``bars``' dates, by
+        series id (a DataFrame indexed like ``bars``). Training records them in the data fingerprint,
+        so reproducing detects changed macro data. Models that use bars only return ``{}``."""
+        return {}
+
     # -- hooks -----------------------------------------------------------------------------------
     def _fit(self, bars: pd.DataFrame) -> None:
         raise NotImplementedError

@@ -226,8 +226,7 @@ class GradientBoosting(SignalModel):
         cols["atr_fraction"] = _kernels.wilder_average(true_range, 14) / close
         with np.errstate(divide="ignore", invalid="ignore"):
             cols["trend_distance"] = close / _kernels.rolling_mean(close, int(self.trend_period)) - 1.0
-        for series_id in _parse_series_ids(self.macro_series):
-            aligned = align_macro(self._macro(series_id), bars.index, int(self.macro_lag_days))
+        for series_id, aligned in self._aligned_macro(bars.index).items():
             cols[f"macro_{series_id}"] = aligned["level"].to_numpy(dtype="float64")
             cols[f"macro_{series_id}_change"] = aligned["change"].to_numpy(dtype="float64")
         for name, values in cols.items():
@@ -235,6 +234,16 @@ class GradientBoosting(SignalModel):
             if infinite.any():
                 cols[name] = np.where(infinite, np.nan, values)
         return cols
+
+    def _aligned_macro(self, dates: pd.DatetimeIndex) -> dict[str, pd.DataFrame]:
+        return {series_id: align_macro(self._macro(series_id), dates, int(self.macro_lag_days))
+                for series_id in _parse_series_ids(self.macro_series)}
+
+    def macro_inputs(self, bars: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """Each macro series' ``level`` and ``change`` as the model saw them at each bar (from the source
+        fixed at fit time); ``{}`` without ``macro_series``."""
+        self._check_fitted()
+        return self._aligned_macro(self._check_bars(bars).index)
 
     def _macro(self, series_id: str) -> pd.Series:
         from mltrainer.data import load_series

@@ -6,7 +6,7 @@ registry of their metadata (:mod:`.registry`, table in :mod:`.models_table`).
 """
 
 from mltrainer.registry.artifacts import load_artifact, save_artifact, verify_artifact
-from mltrainer.registry.fingerprint import bars_fingerprint
+from mltrainer.registry.fingerprint import bars_fingerprint, data_fingerprint
 from mltrainer.registry.registry import ModelRecord, ModelRegistry, get_registry, model_id_base, symbol_for_id
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "model_id_base",
     "symbol_for_id",
     "bars_fingerprint",
+    "data_fingerprint",
     "save_artifact",
     "load_artifact",
     "verify_artifact",

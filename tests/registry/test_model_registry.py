@@ -265,3 +265,37 @@ def test_a_database_from_before_provenance_upgrades_keeping_its_models(mltrainer
         assert columns["data_source"]["nullable"] and columns["dataset"]["nullable"]
     finally:
         dispose_engines()
+
+
+def test_data_fingerprint_adds_macro_values_and_is_the_bars_fingerprint_without_them():
+    from mltrainer.data import load_bars, load_series
+    from mltrainer.models.gradient_boosting import align_macro
+    from mltrainer.registry import data_fingerprint
+
+    bars = load_bars("IBM", start="2012-01-03", end="2012-01-06")
+    fp = bars_fingerprint(bars)
+    # Models without macro series keep the bars fingerprint, so fingerprints recorded before still match.
+    assert data_fingerprint(bars) == data_fingerprint(bars, {}) == fp
+    macro = {"CPILFESL": align_macro(load_series("CPILFESL", source="offline"), bars.index, lag_days=30)}
+    assert macro["CPILFESL"]["level"].notna().all() and len(bars) == 4
+    with_macro = data_fingerprint(bars, macro)
+    assert len(with_macro) == 64 and with_macro != fp
+    # Column order does not count; a revised value, another id or another bar does.
+    assert data_fingerprint(bars, {"CPILFESL": macro["CPILFESL"][["change", "level"]]}) == with_macro
+    revised = macro["CPILFESL"].copy()
+    revised.iloc[0, 0] = 227.5
+    assert data_fingerprint(bars, {"CPILFESL": revised}) != with_macro
+    assert data_fingerprint(bars, {"BAA": macro["CPILFESL"]}) != with_macro
+    assert data_fingerprint(bars.iloc[:3], {"CPILFESL": macro["CPILFESL"].iloc[:3]}) != with_macro
+    # Hand-built: the documented byte layout.
+    digest = hashlib.sha256(b"mltrainer-data-v2")
+    digest.update(fp.encode("ascii"))
+    for text in ("CPILFESL",):
+        digest.update(np.array([len(text)], dtype="<i8").tobytes() + text.encode())
+    digest.update(np.array([4], dtype="<i8").tobytes())
+    for col in ("change", "level"):
+        digest.update(np.array([len(col)], dtype="<i8").tobytes() + col.encode())
+        digest.update(np.asarray(macro["CPILFESL"][col], dtype="<f8").tobytes())
+    assert with_macro == digest.hexdigest()
+    with pytest.raises(InvalidInputError, match="must be a DataFrame"):
+        data_fingerprint(bars, {"CPILFESL": macro["CPILFESL"]["level"]})
