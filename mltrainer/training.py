@@ -22,7 +22,7 @@ from sklearn.base import clone
 from mltrainer._util import to_jsonable
 from mltrainer.calibration import Calibration, fit_calibration
 from mltrainer.errors import InvalidParameterError
-from mltrainer.registry import ModelRecord, data_fingerprint, get_registry
+from mltrainer.registry import ModelRecord, bars_fingerprint, data_fingerprint, get_registry
 
 __all__ = ["TrainingResult", "train_model", "reproduce_model", "training_result_to_dict"]
 
@@ -264,7 +264,9 @@ def reproduce_model(model_id: str, progress: ProgressCallback | None = None) -> 
     registering anything — and report whether the data fingerprint and the out-of-sample metrics match.
 
     The bars are loaded from the recorded ``data_source`` (the configured source for models registered
-    before it was recorded), so a changed default source does not change what is reproduced.
+    before it was recorded), so a changed default source does not change what is reproduced. A model
+    with macro series registered before macro values were part of the fingerprint recorded the bars'
+    fingerprint only; its bars are compared the same way.
 
     Returns ``{model_id, fingerprint_match, metrics_match, original, reproduced, differences}`` where
     ``original``/``reproduced`` hold ``data``, ``metrics``, ``folds`` and ``buy_and_hold``.
@@ -280,7 +282,12 @@ def reproduce_model(model_id: str, progress: ProgressCallback | None = None) -> 
                  "dataset": record.dataset},
         "metrics": record.metrics, "folds": record.folds, "buy_and_hold": record.buy_and_hold,
     }
-    reproduced = {"data": out.data, "metrics": backtest.metrics, "folds": out.walk_forward.folds,
+    reproduced_data = dict(out.data)
+    bars_only = bars_fingerprint(out.bars)
+    if record.data_fingerprint == bars_only != reproduced_data["fingerprint"]:
+        # Recorded before macro values were fingerprinted: compare the bars, as the record did.
+        reproduced_data["fingerprint"] = bars_only
+    reproduced = {"data": reproduced_data, "metrics": backtest.metrics, "folds": out.walk_forward.folds,
                   "buy_and_hold": backtest.benchmark_metrics}
     original, reproduced = to_jsonable(original), to_jsonable(reproduced)
     differences = _differences(original, reproduced)

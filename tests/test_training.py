@@ -318,3 +318,14 @@ def test_macro_values_are_in_the_fingerprint_and_reproduce_detects_a_revision(mo
     assert report["reproduced"]["data"]["rows"] == report["original"]["data"]["rows"]
     assert report["fingerprint_match"] is False
     assert "data.fingerprint" in report["differences"]
+
+    # A macro model registered before macro values counted recorded the bars' fingerprint: it still
+    # reproduces (the bars are compared as recorded) instead of always reporting a mismatch.
+    monkeypatch.setattr(OfflineSeriesSource, "fetch", real_fetch)
+    clear_series_cache()
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE models SET data_fingerprint=:f WHERE model_id=:id"),
+                     {"f": bars_fingerprint(bars), "id": result.model_id})
+    report = reproduce_model(result.model_id)
+    assert report["fingerprint_match"] is True and report["differences"] == {}
+    assert report["reproduced"]["data"]["fingerprint"] == bars_fingerprint(bars)
