@@ -15,6 +15,7 @@ file locations are derived from it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,7 @@ __all__ = ["Settings", "get_settings"]
 
 POLYGON_DEFAULT_BASE_URL = "https://api.polygon.io"
 FRED_DEFAULT_BASE_URL = "https://api.stlouisfed.org/fred"
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
 
 
 class Settings(BaseSettings):
@@ -69,6 +71,13 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Redis URL of the shared prediction cache.")
     celery_broker_url: str | None = Field(default=None, description="Celery broker URL for training jobs.")
+    celery_key_prefix: str | None = Field(
+        default=None, description="Prefix of every Celery broker key (kombu's global_keyprefix), so several "
+        "deployments or test runs can share one Redis; unset: no prefix.",
+    )
+    local_workers: int | None = Field(
+        default=None, description="Processes in the local job pool; unset: one per spare CPU core (1 to 4).",
+    )
 
     def __init__(self, **values: Any) -> None:
         if "_env_file" not in values:
@@ -86,6 +95,38 @@ class Settings(BaseSettings):
                 f"MLTRAINER_HOME={path} is a file, not a directory: point it at a directory (it is created if missing)."
             )
         return path
+
+    @field_validator("celery_key_prefix", mode="before")
+    @classmethod
+    def _check_key_prefix(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip()
+        if not text:
+            return None
+        if any(ch.isspace() or not ch.isprintable() for ch in text):
+            raise ConfigError(
+                f"MLTRAINER_CELERY_KEY_PREFIX={text!r} contains spaces or control characters: use letters, "
+                "digits and punctuation only (e.g. 'mltrainer-prod:'), or unset it for no prefix."
+            )
+        return text
+
+    @field_validator("local_workers", mode="before")
+    @classmethod
+    def _check_local_workers(cls, value: object) -> int | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        count: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            count = value
+        elif isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value.strip()):
+            count = int(value.strip())
+        if count is None or count < 1:
+            raise ConfigError(
+                f"MLTRAINER_LOCAL_WORKERS must be a whole number >= 1 (processes in the local job pool); "
+                f"got {value!r}. Unset it for one per spare CPU core (at most 4)."
+            )
+        return count
 
     @field_validator("polygon_base_url", "fred_base_url")
     @classmethod

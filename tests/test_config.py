@@ -70,3 +70,36 @@ def test_home_file_is_one_clear_cli_line(tmp_path, monkeypatch, capsys):
     assert main(["models", "list", "--json"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a directory" in err[0]
+
+
+def test_celery_key_prefix_and_local_workers_come_from_settings(monkeypatch):
+    from mltrainer.jobs.celery_app import KEY_PREFIX_ENV, _transport_options
+    from mltrainer.jobs.local import POOL_SIZE_ENV, local_pool_size
+
+    settings = get_settings()
+    assert (settings.celery_key_prefix, settings.local_workers) == (None, None)
+    assert _transport_options(settings) == {"visibility_timeout": 6 * 3600}
+    assert 1 <= local_pool_size() <= 4  # one per spare core by default
+    monkeypatch.setenv(KEY_PREFIX_ENV, " team-a: ")
+    monkeypatch.setenv(POOL_SIZE_ENV, "3")
+    settings = get_settings()
+    assert (settings.celery_key_prefix, settings.local_workers) == ("team-a:", 3)
+    assert _transport_options(settings)["global_keyprefix"] == "team-a:"
+    assert local_pool_size() == 3
+    monkeypatch.setenv(KEY_PREFIX_ENV, "")  # empty: no prefix, as before
+    monkeypatch.setenv(POOL_SIZE_ENV, " ")
+    assert (get_settings().celery_key_prefix, get_settings().local_workers) == (None, None)
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "2.5", "++3", "²"])
+def test_bad_local_workers_is_a_config_error(monkeypatch, value):
+    monkeypatch.setenv("MLTRAINER_LOCAL_WORKERS", value)
+    with pytest.raises(ConfigError, match=r"^MLTRAINER_LOCAL_WORKERS must be a whole number >= 1 .*got "):
+        get_settings()
+
+
+@pytest.mark.parametrize("value", ["team a", "team\ta:", "a\x1bb"])
+def test_bad_celery_key_prefix_is_a_config_error(monkeypatch, value):
+    monkeypatch.setenv("MLTRAINER_CELERY_KEY_PREFIX", value)
+    with pytest.raises(ConfigError, match=r"^MLTRAINER_CELERY_KEY_PREFIX=.* contains spaces or control"):
+        get_settings()

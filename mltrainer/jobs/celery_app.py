@@ -20,14 +20,13 @@ Choices, and why:
   rather than a busy one reserving several.
 - ``visibility_timeout`` of 6 h: with Redis, an unacknowledged message is redelivered after this long,
   so it must exceed the longest training.
-- ``MLTRAINER_CELERY_KEY_PREFIX`` (optional) puts every broker key under a prefix (kombu's
-  ``global_keyprefix``) so several deployments, or tests, can share one Redis.
+- ``MLTRAINER_CELERY_KEY_PREFIX`` (``settings.celery_key_prefix``, optional) puts every broker key under
+  a prefix (kombu's ``global_keyprefix``) so several deployments, or tests, can share one Redis.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from celery import Celery
@@ -43,6 +42,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_TASK_NAME = "mltrainer.train"
 QUEUE_NAME = "mltrainer.train"
+#: The environment variable behind ``Settings.celery_key_prefix``.
 KEY_PREFIX_ENV = "MLTRAINER_CELERY_KEY_PREFIX"
 VISIBILITY_TIMEOUT_SECONDS = 6 * 3600
 
@@ -61,11 +61,10 @@ app.conf.update(
 )
 
 
-def _transport_options() -> dict[str, Any]:
+def _transport_options(settings: Settings) -> dict[str, Any]:
     options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
-    prefix = os.environ.get(KEY_PREFIX_ENV, "").strip()
-    if prefix:
-        options["global_keyprefix"] = prefix
+    if settings.celery_key_prefix:
+        options["global_keyprefix"] = settings.celery_key_prefix
     return options
 
 
@@ -77,7 +76,7 @@ def configure(settings: Settings | None = None) -> Celery:
             "No Celery broker configured: set MLTRAINER_CELERY_BROKER_URL, e.g. redis://127.0.0.1:6379/1."
         )
     app.conf.broker_url = settings.celery_broker_url
-    app.conf.broker_transport_options = _transport_options()
+    app.conf.broker_transport_options = _transport_options(settings)
     return app
 
 
@@ -112,7 +111,7 @@ def enqueue_training(settings: Settings, job_id: str) -> None:
     from kombu import Connection
 
     try:
-        with Connection(settings.celery_broker_url, transport_options=_transport_options(),
+        with Connection(settings.celery_broker_url, transport_options=_transport_options(settings),
                         connect_timeout=5) as conn:
             app.send_task(TRAIN_TASK_NAME, args=[job_id], task_id=job_id, connection=conn, queue=QUEUE_NAME,
                           retry=True, retry_policy={"max_retries": 3, "interval_start": 0.2,

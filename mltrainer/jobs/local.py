@@ -26,7 +26,8 @@ __all__ = ["submit_local", "shutdown_local_pool", "local_pool_size", "POOL_SIZE_
 
 log = logging.getLogger(__name__)
 
-#: Processes in the local pool (default: one per spare CPU core, at least one, at most four).
+#: The environment variable behind ``Settings.local_workers``: processes in the local pool (default:
+#: one per spare CPU core, at least one, at most four).
 POOL_SIZE_ENV = "MLTRAINER_LOCAL_WORKERS"
 
 _PASSED_ENV = ("POLYGON_API_KEY", "FRED_API_KEY")
@@ -35,10 +36,10 @@ _lock = threading.Lock()
 _executor: ProcessPoolExecutor | None = None
 
 
-def local_pool_size() -> int:
-    raw = os.environ.get(POOL_SIZE_ENV, "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
+def local_pool_size(settings: Settings | None = None) -> int:
+    configured = (settings or get_settings()).local_workers
+    if configured is not None:
+        return configured
     return max(1, min(4, (os.cpu_count() or 2) - 1))
 
 
