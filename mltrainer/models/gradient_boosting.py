@@ -306,24 +306,38 @@ class GradientBoosting(SignalModel):
         return X.loc[:, list(self.feature_names_)]
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
+        return self._predict_rows(bars, 0)
+
+    def _predict_last(self, bars: pd.DataFrame, n: int) -> pd.DataFrame:
+        # Each row's P(up) depends on that row's features only (no position state), so the booster
+        # runs on the returned rows alone: ~0.1 ms for the latest bar instead of ~10 ms for 3,000.
+        return self._predict_rows(bars, len(bars) - n)
+
+    def _feature_matrix(self, cols: dict[str, np.ndarray], first: int) -> np.ndarray:
+        """Rows ``first:`` of the features as a float64 matrix in training column order."""
+        return np.column_stack([cols[name][first:] for name in self.feature_names_])
+
+    def _predict_rows(self, bars: pd.DataFrame, first: int) -> pd.DataFrame:
+        """``_predict`` for rows ``first:`` of ``bars`` (the features still see all of ``bars``)."""
         cols = self._feature_arrays(bars)
-        if len(bars):
+        index = bars.index[first:]
+        if len(index):
             # The booster on a plain float64 matrix in training column order: the same trees and the
             # same P(up) as predict_proba(X)[:, 1] on a DataFrame, without its per-call conversion.
-            matrix = np.column_stack([cols[name] for name in self.feature_names_])
-            p_up = np.asarray(self.classifier_.booster_.predict(matrix), dtype="float64")
+            p_up = np.asarray(self.classifier_.booster_.predict(self._feature_matrix(cols, first)),
+                              dtype="float64")
         else:
             p_up = np.zeros(0)
         threshold = float(self.probability_threshold)
         signal = (p_up > threshold).astype(np.int64)
         if self.allow_short:
             signal -= (p_up < 1.0 - threshold).astype(np.int64)
-        out = pd.DataFrame({"signal": signal, "strength": np.abs(2.0 * p_up - 1.0)}, index=bars.index)
-        warm = min(self.warmup_bars, len(out))
+        out = pd.DataFrame({"signal": signal, "strength": np.abs(2.0 * p_up - 1.0)}, index=index)
+        warm = min(max(min(self.warmup_bars, len(bars)) - first, 0), len(out))
         p_up[:warm] = np.nan
         out["probability_up"] = p_up
         for col in ("rsi", "zscore", "realized_vol"):
-            out[col] = cols[col]
+            out[col] = cols[col][first:]
         return out
 
     def feature_contributions(self, bars: pd.DataFrame, last_n: int | None = None) -> pd.DataFrame:
@@ -341,14 +355,15 @@ class GradientBoosting(SignalModel):
                 f"last_n must be a whole number of bars >= 1 (or None for every bar); got {last_n!r}."
             )
         clean = self._check_bars(bars)
-        X = self._matrix(clean)
-        first = 0 if last_n is None else max(len(X) - int(last_n), 0)
-        X = X.iloc[first:]
+        first = 0 if last_n is None else max(len(clean) - int(last_n), 0)
         index = bars.index[first:]
         columns = [*self.feature_names_, "bias"]
-        if len(X) == 0:
+        if len(index) == 0:
             return pd.DataFrame(columns=columns, index=index, dtype="float64")
-        contrib = np.asarray(self.classifier_.predict_proba(X, pred_contrib=True), dtype="float64")
+        # The booster on the float64 matrix, as in _predict: the same values as
+        # predict_proba(X, pred_contrib=True) on a DataFrame, without the DataFrame round trip.
+        matrix = self._feature_matrix(self._feature_arrays(clean), first)
+        contrib = np.asarray(self.classifier_.booster_.predict(matrix, pred_contrib=True), dtype="float64")
         out = pd.DataFrame(contrib, index=index, columns=columns)
         warm_rows = max(min(self.warmup_bars, len(bars)) - first, 0)
         out.iloc[:warm_rows] = np.nan

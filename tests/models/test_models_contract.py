@@ -193,3 +193,32 @@ def test_bars_without_volume_skip_the_volume_confirmation(fitted_models, gspc, t
     signal = model.predict(no_volume)["signal"]
     assert (signal != 0).sum() > (fitted_models[(model_type, "^GSPC")][1]["signal"] != 0).sum() * 0.5
     assert fitted_models[(model_type, "^GSPC")][0].volume_available_ is True
+
+
+@pytest.mark.parametrize(("model_type", "symbol"), CASES)
+@pytest.mark.parametrize("last_n", [1, 7, 400])
+def test_predict_last_n_equals_the_tail_of_the_full_prediction(fitted_models, bars_by_symbol, model_type,
+                                                               symbol, last_n):
+    """Serving asks for the latest row only; it must be exactly the full prediction's row."""
+    model, full = fitted_models[(model_type, symbol)]
+    tail = model.predict(bars_by_symbol[symbol], last_n=last_n)
+    pd.testing.assert_frame_equal(tail, full.iloc[-last_n:], check_exact=True)
+    assert tail.attrs == full.attrs
+
+
+@pytest.mark.parametrize("model_type", MODEL_TYPES)
+def test_predict_last_n_inside_and_beyond_the_warmup(fitted_models, aapl, model_type):
+    model, _ = fitted_models[(model_type, "AAPL")]
+    bars = aapl.iloc[: model.warmup_bars + 3]  # the last 3 rows past the warm-up, the rest inside it
+    full = model.predict(bars)
+    for last_n in (2, 5, len(bars), len(bars) + 10):
+        pd.testing.assert_frame_equal(model.predict(bars, last_n=last_n), full.iloc[-last_n:],
+                                      check_exact=True)
+    assert model.predict(bars, last_n=5)["signal"].iloc[:2].eq(0).all()  # warm-up rows stay flat
+
+
+@pytest.mark.parametrize("last_n", [0, -1, 1.5, True, "1"])
+def test_predict_last_n_must_be_a_positive_whole_number(fitted_models, aapl, last_n):
+    model, _ = fitted_models[("mean_reversion", "AAPL")]
+    with pytest.raises(InvalidParameterError, match="last_n must be a whole number"):
+        model.predict(aapl, last_n=last_n)

@@ -155,3 +155,13 @@ def test_feature_contributions_rejects_a_bad_last_n(boosted, aapl, last_n):
     model, _ = boosted
     with pytest.raises(InvalidParameterError, match="last_n must be a whole number"):
         model.feature_contributions(aapl.iloc[-100:], last_n=last_n)
+
+
+def test_feature_contributions_equal_lightgbms_own_on_the_feature_frame(boosted, aapl):
+    """The numpy-matrix path gives LightGBM's sklearn pred_contrib on the model's DataFrame, to the bit."""
+    model, _ = boosted
+    bars = aapl.iloc[-400:]
+    ours = model.feature_contributions(bars)
+    theirs = model.classifier_.predict_proba(model._matrix(bars), pred_contrib=True)
+    live = slice(model.warmup_bars, None)
+    np.testing.assert_array_equal(ours.to_numpy()[live], np.asarray(theirs)[live])
