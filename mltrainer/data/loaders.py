@@ -222,22 +222,20 @@ def describe_symbols(source: str | None = None) -> list[dict[str, Any]]:
     """One ``{symbol, source, first, last, rows}`` per available symbol."""
     settings = get_settings()
     name = _bar_source_name(source, settings)
-    rows = []
     if name == "offline":
         offline = OfflineBarSource()
-        frames = ((s, offline.full(s)) for s in OFFLINE_SYMBOLS)
+        extents = ((s, _extent(offline.full(s))) for s in OFFLINE_SYMBOLS)
     else:
-        store = BarStore(settings)
-        frames = ((s, store.read(name, s)[0]) for s in store.symbols(name))
-    for symbol, bars in frames:
-        rows.append({
-            "symbol": symbol,
-            "source": name,
-            "first": day_string(bars.index[0]) if len(bars) else None,
-            "last": day_string(bars.index[-1]) if len(bars) else None,
-            "rows": int(len(bars)),
-        })
-    return rows
+        store = BarStore(settings)  # the files' footers, not their bars
+        extents = ((s, store.extent(name, s)) for s in store.symbols(name))
+    return [{"symbol": symbol, "source": name, "first": day_string(first), "last": day_string(last),
+             "rows": int(rows)} for symbol, (first, last, rows) in extents]
+
+
+def _extent(bars: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None, int]:
+    if not len(bars):
+        return None, None, 0
+    return bars.index[0], bars.index[-1], len(bars)
 
 
 def load_series(series_id: str, start: Any = None, end: Any = None, source: str | None = None) -> pd.Series:

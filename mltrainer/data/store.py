@@ -93,6 +93,15 @@ class Coverage:
         return cls([(pd.Timestamp(a), pd.Timestamp(b)) for a, b in json.loads(text)])
 
 
+def _date_column(metadata: pq.FileMetaData) -> str:
+    """The stored name of the bars' date index (pandas records it in the file's metadata)."""
+    pandas_meta = json.loads((metadata.metadata or {}).get(b"pandas", b"{}"))
+    names = [c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)]
+    if len(names) != 1:
+        raise ValueError("no date index column recorded")
+    return names[0]
+
+
 class BarStore:
     """Bars already fetched from network sources, with the calendar ranges they cover."""
 
@@ -130,6 +139,38 @@ class BarStore:
         bars = table.to_pandas()
         bars.index = pd.DatetimeIndex(bars.index, name="date")
         return bars.astype("float64"), coverage
+
+    def extent(self, source: str, symbol: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None, int]:
+        """``(first bar date, last bar date, rows)`` of the stored bars, ``(None, None, 0)`` without any.
+
+        Read from the Parquet footer (row count and the date column's min/max statistics), so listing
+        a store of long histories does not load their bars; a file written without statistics has
+        just its date column read.
+        """
+        path = self.path(source, symbol)
+        if not path.exists():
+            return None, None, 0
+        try:
+            metadata = pq.read_metadata(path)
+            rows = int(metadata.num_rows)
+            if rows == 0:
+                return None, None, 0
+            column = _date_column(metadata)
+            position = metadata.schema.names.index(column)
+            stats = [metadata.row_group(k).column(position).statistics
+                     for k in range(metadata.num_row_groups)]
+            if all(st is not None and st.has_min_max for st in stats):
+                first = min(pd.Timestamp(st.min) for st in stats)
+                last = max(pd.Timestamp(st.max) for st in stats)
+            else:
+                dates = pd.DatetimeIndex(pq.read_table(path, columns=[column]).column(0).to_pandas())
+                first, last = dates.min(), dates.max()
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise DataError(
+                f"The stored bars for {symbol} ({source}) are unreadable ({type(exc).__name__}); "
+                f"delete {path} and fetch again."
+            ) from None
+        return first, last, rows
 
     def write(self, source: str, symbol: str, bars: pd.DataFrame, coverage: Coverage) -> Path:
         """Validate and atomically replace the stored bars and coverage of ``symbol``."""

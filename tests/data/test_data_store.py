@@ -150,3 +150,52 @@ def test_covered_range_is_served_without_a_key(polygon, monkeypatch):
     cached = load_bars("AAPL", "2010-06-01", "2010-06-30", source="polygon")
     pd.testing.assert_frame_equal(cached, fetched)
     assert polygon.hits == []
+
+
+def test_extent_comes_from_the_parquet_footer_not_the_bars(monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mltrainer.data import describe_symbols
+    from mltrainer.errors import DataError
+
+    store = BarStore()
+    aapl, gspc = load_bars("AAPL"), load_bars("^GSPC")
+    store.write("polygon", "AAPL", aapl, Coverage([(D("2000-03-01"), D("2013-03-01"))]))
+    store.write("polygon", "^GSPC", gspc, Coverage())
+    assert store.extent("polygon", "AAPL") == (D("2000-03-01"), D("2013-03-01"), 3270)
+    assert store.extent("polygon", "MSFT") == (None, None, 0)  # nothing stored
+
+    def no_whole_reads(*args, **kwargs):
+        raise AssertionError("describe_symbols read a whole bar file")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pq, "read_table", no_whole_reads)
+        patched.setattr(BarStore, "read", no_whole_reads)
+        assert describe_symbols("polygon") == [
+            {"symbol": "AAPL", "source": "polygon", "first": "2000-03-01", "last": "2013-03-01", "rows": 3270},
+            {"symbol": "^GSPC", "source": "polygon", "first": "1999-01-04", "last": "2018-12-31", "rows": 5031},
+        ]
+
+    # Several row groups: min/max over all of them. No statistics: only the date column is read.
+    path = store.path("polygon", "^GSPC")
+    table = pa.Table.from_pandas(gspc, preserve_index=True)
+    pq.write_table(table, path, row_group_size=1000)
+    assert pq.read_metadata(path).num_row_groups == 6
+    assert store.extent("polygon", "^GSPC") == (D("1999-01-04"), D("2018-12-31"), 5031)
+    pq.write_table(table, path, write_statistics=False)
+    assert pq.read_metadata(path).row_group(0).column(0).statistics is None
+    read_columns = []
+    real_read_table = pq.read_table
+
+    def read_table(source, columns=None, **kwargs):
+        read_columns.append(columns)
+        return real_read_table(source, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read_table)
+    assert store.extent("polygon", "^GSPC") == (D("1999-01-04"), D("2018-12-31"), 5031)
+    assert read_columns == [["date"]]
+
+    path.write_bytes(b"not parquet")
+    with pytest.raises(DataError, match=r"The stored bars for \^GSPC \(polygon\) are unreadable"):
+        store.extent("polygon", "^GSPC")
