@@ -77,8 +77,11 @@ def submit_sweep(model_type: str, symbols: list[str] | str, param_grid: dict[str
             f"The sweep has {n_trials} trials ({len(symbols)} symbols x {len(combos)} combinations); "
             f"the limit is {MAX_TRIALS}. Use fewer grid values or symbols."
         )
-    requests = [validate_request(model_type, sym, combo, start, end, cost_bps, n_splits)
-                for sym in symbols for combo in combos]
+    # The grid, dates and costs do not depend on the symbol: check each combination once, then give
+    # every symbol its copy (symbols are already normalised above).
+    checked = [validate_request(model_type, symbols[0], combo, start, end, cost_bps, n_splits)
+               for combo in combos]
+    requests = [dict(req, symbol=sym, params=dict(req["params"])) for sym in symbols for req in checked]
     sweep_id = new_sweep_id()
     first = requests[0]
     create_sweep(settings, sweep_id=sweep_id, model_type=model_type, symbols=symbols,

@@ -171,6 +171,35 @@ def test_jobs_grid_expansion_and_sweep_state():
     assert _sweep_state(["failed", "failed"]) == "failed"
 
 
+def test_sweep_validates_each_grid_combination_once_not_once_per_symbol(monkeypatch):
+    import mltrainer.jobs
+    import mltrainer.models
+    from mltrainer.jobs import submit_sweep, sweep_status
+
+    built, dispatched = [], []
+    real_create_model = mltrainer.models.create_model
+
+    def counting_create_model(model_type, **params):
+        built.append(params)
+        return real_create_model(model_type, **params)
+
+    monkeypatch.setattr(mltrainer.models, "create_model", counting_create_model)
+    monkeypatch.setattr(mltrainer.jobs, "dispatch", lambda settings, job_id, backend: dispatched.append(job_id))
+    grid = {"lookback_period": [10, 20], "entry_z": [2.0]}
+    sweep_id = submit_sweep("mean_reversion", "aapl, MSFT,IBM", grid, start="2008-01-01", end="2011-12-31",
+                            n_splits=3)
+    assert built == [{"lookback_period": 10, "entry_z": 2.0}, {"lookback_period": 20, "entry_z": 2.0}]
+    jobs = sweep_status(sweep_id)["jobs"]
+    assert [(j["symbol"], j["params"]["lookback_period"]) for j in jobs] == [
+        ("AAPL", 10), ("AAPL", 20), ("MSFT", 10), ("MSFT", 20), ("IBM", 10), ("IBM", 20)]
+    assert sorted(dispatched) == sorted(j["job_id"] for j in jobs)
+    # A bad value still fails before anything is queued, with the model's own message.
+    built.clear()
+    with pytest.raises(InvalidParameterError, match="lookback_period"):
+        submit_sweep("mean_reversion", "AAPL,MSFT", {"lookback_period": [10, -5]})
+    assert len(built) == 2 and len(list_jobs()) == 6
+
+
 def test_jobs_record_survives_a_restart_cli_reads_it_in_a_new_process(mltrainer_home):
     settings = get_settings()
     job_id = _job(settings)
