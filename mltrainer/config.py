@@ -32,6 +32,11 @@ FRED_DEFAULT_BASE_URL = "https://api.stlouisfed.org/fred"
 _WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
 
 
+def _default_bulk_processes() -> int:
+    cores = os.cpu_count() or 1
+    return cores if cores >= 2 else 0
+
+
 class Settings(BaseSettings):
     """mlTrainer settings. Construct with keyword arguments to override the environment."""
 
@@ -77,6 +82,14 @@ class Settings(BaseSettings):
     )
     local_workers: int | None = Field(
         default=None, description="Processes in the local job pool; unset: one per spare CPU core (1 to 4).",
+    )
+    bulk_processes: int = Field(
+        default_factory=lambda: _default_bulk_processes(), ge=0,
+        description="Worker processes computing the uncached part of large bulk prediction requests; 0: "
+        "threads only. Default: one per CPU core when there are at least 2, else 0.",
+    )
+    bulk_process_min_symbols: int = Field(
+        default=100, ge=1, description="Uncached symbols from which a bulk request uses the worker processes.",
     )
 
     def __init__(self, **values: Any) -> None:

@@ -8,6 +8,7 @@ stderr. Binding to anything but loopback exposes the API to the network: use rea
 from __future__ import annotations
 
 import argparse
+import threading
 
 __all__ = ["register"]
 
@@ -48,8 +49,23 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run("mltrainer.api:create_app", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level)
         return 0
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app()
+    # Start the bulk worker processes while uvicorn starts (a second or two of imports), so the first
+    # large bulk request does not pay for them; with --workers each server starts its own on first use.
+    threading.Thread(target=_warm_bulk_pool, name="mltrainer-warm-bulk", daemon=True).start()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
+
+
+def _warm_bulk_pool() -> None:
+    import logging
+
+    from mltrainer import services
+
+    try:
+        services.get_prediction_service().warm_bulk_pool()
+    except Exception:  # the pool is an optimisation: requests fall back to threads
+        logging.getLogger(__name__).warning("could not start the bulk worker processes", exc_info=True)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import inspect
 import logging
 import math
 import os
@@ -129,6 +131,13 @@ class _LoadedModel:
     #: Audit generation and service-clock deadline of the last passed servability check.
     checked_generation: int | None = None
     checked_until: float = field(default=-math.inf)
+    #: The model pickled once for bulk worker processes (see :mod:`mltrainer.serving.pool`).
+    payload: bytes | None = field(default=None, repr=False)
+
+    def worker_fields(self) -> dict[str, Any]:
+        """What a bulk worker needs besides the model to compute as :meth:`PredictionService._compute`."""
+        return {"model_id": self.model_id, "model_type": self.model_type, "symbol": self.symbol,
+                "calibration": self.calibration, "oos_returns": None, "loaded_at": self.loaded_at}
 
 
 class PredictionService:
@@ -140,8 +149,9 @@ class PredictionService:
     """
 
     def __init__(self, settings: Settings | None = None, cache: PredictionCache | None = None,
-                 clock: Callable[[], float] | None = None, registry: Any = None):
+                 clock: Callable[[], float] | None = None, registry: Any = None, bulk_pool: Any = None):
         self._settings = settings or get_settings()
+        self._bulk_pool = bulk_pool
         self._clock = clock or time.monotonic
         self._cache = cache if cache is not None else make_cache(self._settings, clock=self._clock)
         self._registry = registry
@@ -481,7 +491,9 @@ class PredictionService:
             )
         # No lock: a fitted model's predict reads its learned state only (no model assigns to self
         # outside fit), so bulk threads predict concurrently; a test checks bulk == one-by-one.
-        frame = entry.model.predict(bars)
+        # Only the latest row is served; models built on SignalModel compute just that (same values).
+        frame = (entry.model.predict(bars, last_n=1) if _predicts_last_n(type(entry.model))
+                 else entry.model.predict(bars))
         analysis = explain_latest(entry.model, entry.model_type, bars, frame)
         warmup = int(frame.attrs.get("warmup_bars", warmup) or 0)
         if len(bars) <= warmup:
@@ -563,6 +575,11 @@ class PredictionService:
                 if as_of is not None and (hit := self._cached(entry, symbol, as_of)) is not None:
                     outcomes[symbol] = hit
         remaining = [s for s in ordered if s not in outcomes]
+        if len(remaining) >= self._settings.bulk_process_min_symbols:
+            computed = self._bulk_in_processes(entry, remaining)
+            if computed is not None:
+                outcomes.update(computed)
+                remaining = []
         if remaining:
             workers = max(1, min(BULK_WORKERS, len(remaining)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mltrainer-bulk") as pool:
@@ -576,6 +593,53 @@ class PredictionService:
                 errors[symbol] = outcome
         details.update(symbols=ordered, errors=sorted(errors))
         return BulkPrediction(model_id=model_id, predictions=tuple(predictions), errors=errors)
+
+    def bulk_pool(self) -> Any:
+        """The worker-process pool for large bulk requests, or None when ``bulk_processes`` is 0."""
+        if self._bulk_pool is not None:
+            return self._bulk_pool
+        if self._settings.bulk_processes < 1:
+            return None
+        from mltrainer.serving.pool import get_bulk_pool
+
+        return get_bulk_pool(self._settings.bulk_processes)
+
+    def warm_bulk_pool(self) -> list[int]:
+        """Start the bulk worker processes now (the API server does at start-up); their pids."""
+        pool = self.bulk_pool()
+        return pool.warm() if pool is not None else []
+
+    def _bulk_in_processes(self, entry: _LoadedModel, symbols: list[str]) -> dict[str, Prediction | str] | None:
+        """Compute ``symbols`` in the worker processes; None (use threads) without a pool or if it broke.
+
+        Unlike a thread, a worker cannot consult this service's cache after loading a symbol's bars, so
+        a symbol whose as-of date was not known here is computed afresh even if an entry for it exists
+        (the answer is the same; only ``cached`` is False).
+        """
+        import pickle
+        from concurrent.futures.process import BrokenProcessPool
+
+        pool = self.bulk_pool()
+        if pool is None:
+            return None
+        if entry.payload is None:
+            entry.payload = pickle.dumps(entry.model, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            results = pool.compute(f"{entry.model_id}@{entry.loaded_at}", entry.payload,
+                                   entry.worker_fields(), symbols)
+        except (BrokenProcessPool, OSError) as exc:
+            log.warning("bulk worker processes unavailable (%s); computing %d symbols in threads",
+                        type(exc).__name__, len(symbols))
+            return None
+        trust = min(AS_OF_TTL_SECONDS, self._settings.prediction_ttl_seconds)
+        ttl = self._settings.prediction_ttl_seconds
+        for symbol, outcome in results.items():
+            if isinstance(outcome, Prediction):
+                with self._lock:
+                    self._as_of[symbol] = (outcome.as_of, self._clock() + trust)
+                self._cache.set(prediction_cache_key(entry.model_id, symbol, outcome.as_of), outcome.to_dict(), ttl)
+        self._count_served(sum(isinstance(o, Prediction) for o in results.values()))
+        return results
 
     # -- ensembles -----------------------------------------------------------------------------------
     def predict_ensemble(self, model_ids: Sequence[str], symbol: str, weights: Any = None,
@@ -704,6 +768,15 @@ class PredictionService:
 
 
 _GENERATION_QUERY: Any = None
+
+
+@functools.cache
+def _predicts_last_n(model_class: type) -> bool:
+    """Whether the model's ``predict`` takes ``last_n`` (a plugin may override it without)."""
+    try:
+        return "last_n" in inspect.signature(model_class.predict).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _generation_query() -> Any:
