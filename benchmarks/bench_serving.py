@@ -37,10 +37,27 @@ def _universe(n: int, real: list[str]) -> dict[str, str]:
     return {f"BNCH{i:03d}": real[i % len(real)] for i in range(n)}
 
 
+def install_universe(n: int) -> None:
+    """Map the benchmark names onto the real offline bars in this process (the parent, and each bulk
+    worker process through the pool's initializer)."""
+    import mltrainer.data as data
+
+    real_load_bars = getattr(data.load_bars, "real", data.load_bars)
+    universe = _universe(n, data.list_symbols())
+
+    def benchmark_load_bars(symbol, start=None, end=None, source=None):
+        return real_load_bars(universe.get(symbol, symbol), start=start, end=end, source=source)
+
+    benchmark_load_bars.real = real_load_bars
+    data.load_bars = benchmark_load_bars  # benchmark-only universe; see the module docstring
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="bulk worker processes (MLTRAINER_BULK_PROCESSES; 0 = threads only)")
     parser.add_argument("--model-types",
                         default="mean_reversion,momentum_breakout,volatility_regime,gradient_boosting")
     args = parser.parse_args(argv)
@@ -51,25 +68,32 @@ def main(argv: list[str] | None = None) -> int:
                  "MLTRAINER_DATA_SOURCE"):
         os.environ.pop(name, None)
 
+    import functools
+
     import mltrainer.data as data
     from mltrainer.config import get_settings
     from mltrainer.serving import InProcessCache, PredictionService
+    from mltrainer.serving.pool import BulkPool
     from mltrainer.training import train_model
 
-    real_load_bars = data.load_bars
-    universe = _universe(args.symbols, data.list_symbols())
-
-    def benchmark_load_bars(symbol, start=None, end=None, source=None):
-        return real_load_bars(universe.get(symbol, symbol), start=start, end=end, source=source)
-
-    data.load_bars = benchmark_load_bars  # benchmark-only universe; see the module docstring
-    symbols = list(universe)
+    install_universe(args.symbols)
+    symbols = list(_universe(args.symbols, data.list_symbols()))
+    settings = get_settings(bulk_processes=args.processes)
+    pool = None
+    if args.processes > 0:
+        # The product's pool, with the benchmark universe installed in each worker; started (and the
+        # stack imported) before timing, as `serve` does at start-up.
+        pool = BulkPool(args.processes, initializer=functools.partial(install_universe, args.symbols))
+        t0 = time.perf_counter()
+        pool.warm()
+        print(f"bulk pool of {args.processes} processes started in {time.perf_counter() - t0:.2f} s",
+              flush=True)
     results = []
     for model_type in [t.strip() for t in args.model_types.split(",") if t.strip()]:
         model_id = train_model(model_type, "AAPL", start="2007-01-01", end="2012-12-31", n_splits=3).model_id
         uncached, cached, single = [], [], []
         for _ in range(args.repeats):
-            service = PredictionService(settings=get_settings(), cache=InProcessCache())
+            service = PredictionService(settings=settings, cache=InProcessCache(), bulk_pool=pool)
             service.load(model_id)
             t0 = time.perf_counter()
             bulk = service.predict_bulk(model_id, symbols)
@@ -87,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {
             "model_type": model_type,
             "symbols": len(symbols),
+            "bulk_processes": args.processes,
             "uncached_bulk_s": {"min": min(uncached), "median": statistics.median(uncached)},
             "cached_bulk_s": {"min": min(cached), "median": statistics.median(cached)},
             "single_cached_predict_s": {"p50": statistics.median(single),
@@ -101,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({row['uncached_per_symbol_ms']:.1f} ms/symbol)  "
               f"cached bulk {row['cached_bulk_s']['median'] * 1000:.1f} ms  "
               f"single cached p50 {row['single_cached_predict_s']['p50']*1000:.2f} ms", flush=True)
-    data.load_bars = real_load_bars
+    data.load_bars = data.load_bars.real
+    if pool is not None:
+        pool.shutdown()
 
     report = {
         "benchmark": "bench_serving",

@@ -161,8 +161,8 @@ def _token_ok(presented: bytes, tokens: list[bytes]) -> bool:
 _bearer = HTTPBearer(auto_error=False, description="Token from MLTRAINER_API_TOKENS (or printed at start).")
 
 
-async def _require_token(request: Request,
-                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+async def _require_token(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     presented = credentials.credentials.encode() if credentials and credentials.credentials else b""
     if not _token_ok(presented, request.app.state.api_tokens):
         raise HTTPException(status_code=401, detail=_AUTH_DETAIL, headers={"WWW-Authenticate": "Bearer"})

@@ -141,7 +141,8 @@ def _row_dict(row: Any) -> dict[str, Any]:
     }
 
 
-def _prepare(action: Any, target: Any, details: dict[str, Any] | None, actor: Any) -> tuple[str, str, Any, str]:
+def _prepare(action: Any, target: Any, details: dict[str, Any] | None,
+             actor: Any) -> tuple[str, str, Any, str]:
     """Validate one record's fields and make its details JSON-safe (before any lock is taken)."""
     if not action or not isinstance(action, str):
         raise InvalidInputError("An audit action must be a non-empty string such as 'model.train'.")
@@ -186,7 +187,8 @@ class AuditTrail:
         """Append one record and return it (with its ``seq`` and ``hash``)."""
         return self.record_many([(action, target, details, actor)])[0]
 
-    def record_many(self, items: Sequence[tuple[str, Any, dict[str, Any] | None, str]]) -> list[dict[str, Any]]:
+    def record_many(self,
+                    items: Sequence[tuple[str, Any, dict[str, Any] | None, str]]) -> list[dict[str, Any]]:
         """Append ``(action, target, details, actor)`` records, chained in order, in one transaction.
 
         All or nothing: either every record is appended or none is. One write transaction for many

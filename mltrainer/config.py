@@ -89,7 +89,8 @@ class Settings(BaseSettings):
         "threads only. Default: one per CPU core when there are at least 2, else 0.",
     )
     bulk_process_min_symbols: int = Field(
-        default=100, ge=1, description="Uncached symbols from which a bulk request uses the worker processes.",
+        default=100, ge=1,
+        description="Uncached symbols from which a bulk request uses the worker processes.",
     )
 
     def __init__(self, **values: Any) -> None:

@@ -108,6 +108,11 @@ def align_macro(series: pd.Series, dates: pd.DatetimeIndex, lag_days: int) -> pd
     return aligned
 
 
+#: Threads for the booster's predictions. LightGBM's default starts an OpenMP team per call, which
+#: dominates small calls: one row took ~2.4 ms instead of ~0.02 ms, and 3,000 rows ~15 ms instead of
+#: ~9 ms on 2 cores. Each row's prediction is the same either way (trees are summed per row).
+_PREDICT_THREADS = 1
+
 class GradientBoosting(SignalModel):
     model_type = "gradient_boosting"
     label = "Gradient boosting (LightGBM)"
@@ -324,7 +329,8 @@ class GradientBoosting(SignalModel):
         if len(index):
             # The booster on a plain float64 matrix in training column order: the same trees and the
             # same P(up) as predict_proba(X)[:, 1] on a DataFrame, without its per-call conversion.
-            p_up = np.asarray(self.classifier_.booster_.predict(self._feature_matrix(cols, first)),
+            matrix = self._feature_matrix(cols, first)
+            p_up = np.asarray(self.classifier_.booster_.predict(matrix, num_threads=_PREDICT_THREADS),
                               dtype="float64")
         else:
             p_up = np.zeros(0)
@@ -363,7 +369,8 @@ class GradientBoosting(SignalModel):
         # The booster on the float64 matrix, as in _predict: the same values as
         # predict_proba(X, pred_contrib=True) on a DataFrame, without the DataFrame round trip.
         matrix = self._feature_matrix(self._feature_arrays(clean), first)
-        contrib = np.asarray(self.classifier_.booster_.predict(matrix, pred_contrib=True), dtype="float64")
+        contrib = np.asarray(self.classifier_.booster_.predict(matrix, pred_contrib=True,
+                                                               num_threads=_PREDICT_THREADS), dtype="float64")
         out = pd.DataFrame(contrib, index=index, columns=columns)
         warm_rows = max(min(self.warmup_bars, len(bars)) - first, 0)
         out.iloc[:warm_rows] = np.nan

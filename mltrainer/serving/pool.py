@@ -20,8 +20,8 @@ pool of ``Settings.bulk_processes`` worker processes instead, one per core by de
 
 from __future__ import annotations
 
-import logging
 import atexit
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -151,7 +151,8 @@ class BulkPool:
         chunks = [list(symbols[i::n_chunks]) for i in range(n_chunks)]
         pool = self._pool()
         try:
-            futures = [pool.submit(_compute_chunk, env, key, payload, entry_fields, chunk) for chunk in chunks]
+            futures = [pool.submit(_compute_chunk, env, key, payload, entry_fields, chunk)
+                       for chunk in chunks]
             out: dict[str, Any] = {}
             for future in futures:
                 out.update(future.result())

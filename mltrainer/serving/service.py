@@ -416,7 +416,8 @@ class PredictionService:
         return await self._audited_async("prediction", model_id, details, actor, inline,
                                          lambda: self._predict_request(model_id, symbol, use_cache, details))
 
-    def _predict_request(self, model_id: Any, symbol: Any, use_cache: bool, details: dict[str, Any]) -> Prediction:
+    def _predict_request(self, model_id: Any, symbol: Any, use_cache: bool,
+                         details: dict[str, Any]) -> Prediction:
         mid = _normalise_model_id(model_id)
         details["_target"] = mid
         sym = normalise_symbol(symbol)
@@ -609,7 +610,8 @@ class PredictionService:
         pool = self.bulk_pool()
         return pool.warm() if pool is not None else []
 
-    def _bulk_in_processes(self, entry: _LoadedModel, symbols: list[str]) -> dict[str, Prediction | str] | None:
+    def _bulk_in_processes(self, entry: _LoadedModel,
+                           symbols: list[str]) -> dict[str, Prediction | str] | None:
         """Compute ``symbols`` in the worker processes; None (use threads) without a pool or if it broke.
 
         Unlike a thread, a worker cannot consult this service's cache after loading a symbol's bars, so
@@ -637,7 +639,8 @@ class PredictionService:
             if isinstance(outcome, Prediction):
                 with self._lock:
                     self._as_of[symbol] = (outcome.as_of, self._clock() + trust)
-                self._cache.set(prediction_cache_key(entry.model_id, symbol, outcome.as_of), outcome.to_dict(), ttl)
+                key = prediction_cache_key(entry.model_id, symbol, outcome.as_of)
+                self._cache.set(key, outcome.to_dict(), ttl)
         self._count_served(sum(isinstance(o, Prediction) for o in results.values()))
         return results
 
