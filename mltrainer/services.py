@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mltrainer.compliance.masking import SECRET_RULES, mask_literal
 from mltrainer.compliance.masking import mask_lines as _mask_lines
-from mltrainer.errors import ComplianceError, InvalidInputError
+from mltrainer.errors import ComplianceError, InvalidInputError, InvalidParameterError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,8 +47,12 @@ __all__ = [
     "ModelReview",
     "SignalHistory",
     "INDICATORS",
+    "PriceWindow",
     "overview_summary",
     "indicator_overlays",
+    "price_window",
+    "changed_params",
+    "carried_over_symbols",
     "model_review",
     "signal_history",
     "compare_models",
@@ -278,6 +282,78 @@ def indicator_overlays(bars: pd.DataFrame, names: list[str]) -> dict[str, pd.Ser
 
 
 @dataclass(frozen=True)
+class PriceWindow:
+    """What the Data page charts for one symbol: the last ``years`` of its bars and the chosen
+    indicator lines over the same dates.
+
+    ``bars`` is a ``load_bars(symbol, start=start)`` call (its ``attrs["provenance"]`` describes that
+    window); the overlays were computed on the whole history and then cut to ``bars``' first date,
+    so a 200-bar average is defined from the window's first bar instead of starting with a gap.
+    """
+
+    symbol: str
+    start: str
+    bars: pd.DataFrame
+    overlays: dict[str, pd.Series]
+
+
+def price_window(symbol: str, years: int = 3, indicators: Iterable[str] = (),
+                 source: str | None = None) -> PriceWindow:
+    """The last ``years`` calendar years of ``symbol``'s bars, counted back from its own last bar,
+    with the named :data:`INDICATORS` trimmed to the same dates."""
+    import pandas as pd
+
+    if isinstance(years, bool) or not isinstance(years, int) or years < 1:
+        raise InvalidInputError(f"years must be a whole number of years >= 1; got {years!r}.")
+    names = list(indicators)
+    full = load_bars(symbol, source=source)
+    start = (full.index[-1] - pd.DateOffset(years=years)).date().isoformat()
+    bars = load_bars(symbol, start=start, source=source)
+    overlays = {name: line.loc[bars.index[0]:] for name, line in indicator_overlays(full, names).items()}
+    return PriceWindow(symbol=str(bars.attrs.get("provenance", {}).get("symbol", symbol)), start=start,
+                       bars=bars, overlays=overlays)
+
+
+def changed_params(model_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters whose value differs from the model type's own default.
+
+    A training request then carries what the analyst changed and nothing else, so a default stays
+    the model's own (e.g. an empty macro list, not the ``""`` a text input returns for it).
+    """
+    from mltrainer.models import get_model_class
+
+    described = next((t for t in model_types() if t["model_type"] == model_type), None)
+    if described is None:
+        get_model_class(model_type)  # raises UnknownModelTypeError with a suggestion
+        raise InvalidInputError(f"Unknown model type {model_type!r}.")
+    defaults = {spec["name"]: spec["default"] for spec in described["params"]}
+    unknown = [name for name in params if name not in defaults]
+    if unknown:
+        import difflib
+
+        hint = difflib.get_close_matches(unknown[0], list(defaults), n=1)
+        raise InvalidParameterError(
+            f"Unknown parameter {unknown[0]!r} for model type {model_type!r}."
+            + (f" Did you mean {hint[0]!r}?" if hint else "")
+            + f" Valid parameters: {', '.join(defaults) or 'none'}."
+        )
+    return {name: value for name, value in params.items() if value != defaults[name]}
+
+
+def _same_symbol(a: Any, b: Any) -> bool:
+    return str(a).upper() == str(b).upper()
+
+
+def carried_over_symbols(trained_on: str, symbols: Iterable[str]) -> list[str]:
+    """The symbols among ``symbols`` that a model trained on ``trained_on`` was never measured on.
+
+    A model's confidence calibration comes from its training symbol's walk-forward test windows
+    only; on every other symbol it is carried over, and the dashboard must say so.
+    """
+    return [s for s in symbols if not _same_symbol(s, trained_on)]
+
+
+@dataclass(frozen=True)
 class ModelReview:
     """What the Train and Models pages show about one trained model.
 
@@ -355,7 +431,7 @@ def signal_history(model_id: str, symbol: str, n_bars: int = 250) -> SignalHisto
     model = registry.load_model(model_id, actor="dashboard")
     bars = load_bars(symbol)
     frame = model.predict(bars).iloc[-n_bars:]
-    fitted = pd.Timestamp(record.train_end) if str(record.symbol).upper() == str(symbol).upper() else None
+    fitted = pd.Timestamp(record.train_end) if _same_symbol(record.symbol, symbol) else None
     return SignalHistory(model_id=record.model_id, symbol=str(symbol).upper(), bars=bars.iloc[-n_bars:],
                          frame=frame, fitted_until=fitted)
 

@@ -16,6 +16,7 @@ from mltrainer.errors import MLTrainerError
 __all__ = [
     "CARD_METRICS",
     "data_caption",
+    "data_status",
     "render_sidebar",
     "through_router",
     "plugin_statuses",
@@ -33,7 +34,9 @@ CARD_METRICS = ("total_return", "cagr", "sharpe", "max_drawdown", "win_rate", "n
 
 
 @st.cache_data(ttl="5m", show_spinner=False)
-def _data_status() -> dict:
+def data_status() -> dict:
+    """``services.data_status()`` cached for 5 minutes: the sidebar and the pages read it on every run
+    (it lists the store's symbols). ``data_status.clear()`` after fetching new bars."""
     return services.data_status()
 
 
@@ -73,7 +76,7 @@ def render_sidebar() -> None:
     with st.sidebar:
         st.markdown("### mlTrainer")
         try:
-            status = _data_status()
+            status = data_status()
         except MLTrainerError as exc:
             st.error(str(exc))
             return

@@ -20,13 +20,14 @@ def _symbols() -> list[dict]:
 
 
 @st.cache_data(ttl="5m", show_spinner="Loading bars…")
-def _bars(symbol: str, start: str | None) -> pd.DataFrame:
-    return services.load_bars(symbol, start=start)
+def _window(symbol: str, years: int, indicators: tuple[str, ...]) -> services.PriceWindow:
+    # Cleared with _symbols after a Polygon fetch: that is when the bars behind a key change.
+    return services.price_window(symbol, years=years, indicators=indicators)
 
 
 st.title("Market data")
 try:
-    status = services.data_status()
+    status = ui.data_status()
     described = _symbols()
 except MLTrainerError as exc:
     st.error(str(exc))
@@ -58,22 +59,20 @@ if status["keys"].get("POLYGON_API_KEY"):
                            f"{prov.get('last_bar')} "
                            f"({prov.get('fetched_rows', 0)} newly fetched).")
                 _symbols.clear()
-                _bars.clear()
+                _window.clear()
+                ui.data_status.clear()
 else:
     st.caption("Set POLYGON_API_KEY (and MLTRAINER_DATA_SOURCE=polygon) to fetch any ticker from Polygon.")
 
 if symbol:
     row = next(r for r in described if r["symbol"] == symbol)
-    last = pd.Timestamp(row["last"])
-    start = (last - pd.DateOffset(years=int(years))).date().isoformat()
     try:
-        bars = _bars(symbol, start)
-        overlays = services.indicator_overlays(services.load_bars(symbol), indicators)
+        window = _window(symbol, int(years), tuple(indicators))
     except MLTrainerError as exc:
         st.error(str(exc))
         st.stop()
-    overlays = {name: s.loc[bars.index[0]:] for name, s in overlays.items()}  # warm-up uses earlier bars
-    st.plotly_chart(charts.price_chart(bars, overlays=overlays, title=f"{symbol} daily bars"),
+    bars = window.bars
+    st.plotly_chart(charts.price_chart(bars, overlays=window.overlays, title=f"{symbol} daily bars"),
                     key="data_chart", width="stretch")
     prov = bars.attrs.get("provenance", {})
     c1, c2, c3, c4 = st.columns(4)
@@ -81,10 +80,15 @@ if symbol:
     c2.metric("First bar (all history)", row["first"], border=True)
     c3.metric("Last bar", row["last"], border=True)
     c4.metric("Bars (all history)", f"{row['rows']:,}", border=True)
-    with st.expander("Provenance"):
-        st.json({k: v for k, v in prov.items()}, expanded=True)
-    with st.expander("Latest bars"):
-        st.dataframe(bars.tail(20).iloc[::-1], key="data_table")
+    # Collapsed sections are built only when opened (on_change="rerun"): a first visit sends the
+    # chart without the JSON viewer's and the data grid's front-end code competing with it.
+    with st.expander("Provenance", key="data_provenance_open", on_change="rerun") as box:
+        if box.open:
+            st.json(dict(prov), expanded=True)
+    with st.expander("Latest bars", key="data_latest_open", on_change="rerun") as box:
+        if box.open:
+            st.dataframe(bars.tail(20).iloc[::-1], key="data_table")
 
-st.subheader("Available symbols")
-st.dataframe(pd.DataFrame(described), hide_index=True, key="data_symbols")
+with st.expander(f"Available symbols ({len(described)})", key="data_symbols_open", on_change="rerun") as box:
+    if box.open:
+        st.dataframe(pd.DataFrame(described), hide_index=True, key="data_symbols")

@@ -44,7 +44,7 @@ st.title("Live signals")
 try:
     records = services.list_models()
     symbols = services.list_symbols()
-    live = services.data_status()["source"] == "polygon"
+    live = ui.data_status()["source"] == "polygon"
 except MLTrainerError as exc:
     st.error(str(exc))
     st.stop()
@@ -62,7 +62,7 @@ picked = right.multiselect("Symbols", sorted(set(symbols) | {symbols_of[model_id
 # The calibration comes from the training symbol's walk-forward test windows only; on any other
 # symbol it is carried over, never measured, and the caption must not let it pass for that symbol's.
 trained_on = symbols_of[model_id]
-others = [s for s in picked if str(s).upper() != str(trained_on).upper()]
+others = services.carried_over_symbols(trained_on, picked)
 st.caption(f"Confidence calibrated out of sample on {trained_on}: the probability that a signal of this "
            f"strength pointed the right way over the model's holding horizon, measured on {trained_on}'s "
            "walk-forward test windows at training time"
@@ -113,8 +113,11 @@ def signals_section() -> None:
                        f"that line are in-sample; {later}.")
         if "vol_forecast" in frame:
             st.plotly_chart(charts.vol_forecast_chart(frame), key="pred_vol", width="stretch")
-        with st.expander(f"Model analysis for {sym}"):
-            st.json(next(p["analysis"] for p in result["predictions"] if p["symbol"] == sym), expanded=True)
+        # Built only when opened: a first visit sends the chart without the JSON viewer's code.
+        with st.expander(f"Model analysis for {sym}", key="pred_analysis_open", on_change="rerun") as box:
+            if box.open:
+                st.json(next(p["analysis"] for p in result["predictions"] if p["symbol"] == sym),
+                        expanded=True)
 
 
 signals_section()

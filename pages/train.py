@@ -116,12 +116,11 @@ with st.form("train_form"):
     submitted = st.form_submit_button("Train", type="primary", key="train_submit")
 
 if submitted:
-    # Only what the analyst changed: defaults stay the model's own (e.g. an empty macro list, not "").
-    defaults = {spec["name"]: spec["default"] for spec in by_type[model_type]["params"]}
-    changed = {name: value for name, value in params.items() if value != defaults[name]}
-    request = dict(params=changed, start=start, end=end, cost_bps=float(cost_bps), n_splits=int(splits))
     st.session_state["train_job_error"] = None
     try:
+        # Only what the analyst changed: defaults stay the model's own (e.g. an empty macro list).
+        request = {"params": services.changed_params(model_type, params), "start": start, "end": end,
+                   "cost_bps": float(cost_bps), "n_splits": int(splits)}
         if not symbol:
             raise InvalidInputError("Pick a symbol, or type a ticker the data source offers.")
         if background:

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from mltrainer import services
-from mltrainer.errors import EnsembleError, InvalidInputError, ModelNotFoundError
+from mltrainer.errors import (
+    EnsembleError,
+    InvalidInputError,
+    InvalidParameterError,
+    ModelNotFoundError,
+    UnknownModelTypeError,
+    UnknownSymbolError,
+)
 from mltrainer.serving import reset_prediction_service
 
 TRAIN = {"start": "2008-01-01", "end": "2012-12-31", "n_splits": 3}
@@ -113,6 +120,53 @@ def test_indicator_overlays_hand_checked_on_aapl():
     assert upper > lines["SMA 20"].iloc[-1] > lower
     with pytest.raises(InvalidInputError, match="Unknown indicator 'SMA 7'"):
         services.indicator_overlays(bars, ["SMA 7"])
+
+
+def test_price_window_counts_back_from_the_symbols_own_last_bar():
+    window = services.price_window("aapl", years=3, indicators=["SMA 200"])
+    full = services.load_bars("AAPL")
+    # The offline AAPL bars end on 2013-03-01: three calendar years back is 2010-03-01.
+    assert (window.symbol, window.start) == ("AAPL", "2010-03-01")
+    assert window.bars.index[0] == pd.Timestamp("2010-03-01") and window.bars.index[-1] == full.index[-1]
+    assert window.bars.attrs["provenance"]["rows"] == len(window.bars) == len(full.loc["2010-03-01":])
+    sma = window.overlays["SMA 200"]
+    assert list(sma.index) == list(window.bars.index)
+    # Warm-up from the bars before the window: the first point is the mean of the 200 closes to it.
+    assert sma.iloc[0] == pytest.approx(full["close"].loc[:"2010-03-01"].iloc[-200:].mean())
+    # ^GSPC ends on 2018-12-31 (arch's S&P 500 series), not on AAPL's last day.
+    assert services.price_window("^GSPC", years=1).start == "2017-12-31"
+    assert services.price_window("^GSPC", years=1).overlays == {}
+
+
+@pytest.mark.parametrize("years", [0, -1, 2.5, True, "3"])
+def test_price_window_refuses_a_bad_look_back(years):
+    with pytest.raises(InvalidInputError, match="years must be a whole number of years >= 1"):
+        services.price_window("AAPL", years=years)
+
+
+def test_price_window_unknown_symbol_and_indicator():
+    with pytest.raises(UnknownSymbolError):
+        services.price_window("NOPE", years=1)
+    with pytest.raises(InvalidInputError, match="Unknown indicator 'SMA 7'"):
+        services.price_window("AAPL", years=1, indicators=["SMA 7"])
+
+
+def test_changed_params_keeps_only_what_differs_from_the_models_defaults():
+    spec = next(t for t in services.model_types() if t["model_type"] == "mean_reversion")["params"]
+    defaults = {p["name"]: p["default"] for p in spec}
+    assert services.changed_params("mean_reversion", defaults) == {}
+    edited = {**defaults, "entry_z": defaults["entry_z"] + 0.5, "allow_short": not defaults["allow_short"]}
+    assert services.changed_params("mean_reversion", edited) == {
+        "entry_z": defaults["entry_z"] + 0.5, "allow_short": not defaults["allow_short"]}
+    with pytest.raises(InvalidParameterError, match="Unknown parameter 'entry_zz'.*Did you mean 'entry_z'"):
+        services.changed_params("mean_reversion", {"entry_zz": 1.0})
+    with pytest.raises(UnknownModelTypeError, match="mean_reversion"):
+        services.changed_params("mean_reversoin", {})
+
+
+def test_carried_over_symbols_ignores_case_and_keeps_order():
+    assert services.carried_over_symbols("AAPL", ["msft", "aapl", "^GSPC", "AAPL"]) == ["msft", "^GSPC"]
+    assert services.carried_over_symbols("AAPL", []) == []
 
 
 def test_normalise_weights():

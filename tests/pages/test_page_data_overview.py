@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mltrainer import services
@@ -21,6 +23,18 @@ def test_data_page_shows_real_bars_and_provenance(page):
                      "Bars (all history)": "5,031"}
     chart = at.get("plotly_chart")[0].proto.spec
     assert '"SMA 50"' in chart and '"SMA 200"' in chart
+    # Collapsed sections are built only when opened.
+    assert [e.label for e in at.expander] == ["Provenance", "Latest bars", "Available symbols (7)"]
+    assert not at.dataframe and not at.json
+    at.session_state["data_latest_open"] = True
+    at.session_state["data_provenance_open"] = True
+    at.run()
+    assert not at.exception
+    # Three years back from ^GSPC's last bar (2018-12-31); the provenance describes that window.
+    provenance = json.loads(at.json[0].value)
+    window = services.load_bars("^GSPC", start="2015-12-31")
+    assert provenance["first"] == "2015-12-31" == str(window.index[0].date())
+    assert provenance["rows"] == len(window) and provenance["last_bar"] == "2018-12-31"
     latest = at.dataframe[0].value
     bars = services.load_bars("^GSPC")
     assert latest.index[0] == bars.index[-1]
