@@ -28,9 +28,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, select, text
+from sqlalchemy import JSON, Integer, String, Text, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
@@ -45,6 +46,8 @@ __all__ = [
     "AuditHead",
     "AuditTrail",
     "AuditWriter",
+    "Guard",
+    "Stale",
     "get_audit_trail",
     "record_hash",
     "record_mac",
@@ -141,6 +144,26 @@ def _row_dict(row: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Guard:
+    """Append a record only if no record of ``actions`` was appended after ``seq``.
+
+    A compare-and-append on the trail: a prediction served from memory is recorded only while nothing
+    that could make its model unservable (a deletion, an override change) has been recorded since the
+    model was last checked; otherwise the caller re-checks and records the outcome it then gets.
+    """
+
+    actions: tuple[str, ...]
+    seq: int
+
+
+@dataclass(frozen=True)
+class Stale:
+    """A guarded record that was not appended: ``newest`` is the seq of the newer guarded record."""
+
+    newest: int
+
+
 def _prepare(action: Any, target: Any, details: dict[str, Any] | None,
              actor: Any) -> tuple[str, str, Any, str]:
     """Validate one record's fields and make its details JSON-safe (before any lock is taken)."""
@@ -196,27 +219,36 @@ class AuditTrail:
         """
         return self._append_batch([_prepare(*item) for item in items])
 
-    def _append_batch(self, prepared: list[tuple[str, str, Any, str]]) -> list[dict[str, Any]]:
+    def _append_batch(self, prepared: list[tuple[str, str, Any, str]],
+                      guards: Sequence[Guard | None] | None = None) -> list[dict[str, Any] | Stale]:
         if not prepared:
             return []
         for attempt in range(_MAX_APPEND_ATTEMPTS):
             try:
-                return self._append(prepared)
+                return self._append(prepared, guards)
             except IntegrityError:  # another writer took this seq (only possible without a lock)
                 log.debug("audit seq taken, retrying (attempt %d)", attempt + 1)
         raise AuditError(f"Could not append the audit record for {prepared[0][0]!r}: the trail is busy; "
                          "try again.")
 
-    def _append(self, prepared: list[tuple[str, str, Any, str]]) -> list[dict[str, Any]]:
+    def _append(self, prepared: list[tuple[str, str, Any, str]],
+                guards: Sequence[Guard | None] | None = None) -> list[dict[str, Any] | Stale]:
         key = audit_key(self.settings)
         first_action = prepared[0][0]
         entries: list[dict[str, Any]] = []
+        out: list[dict[str, Any] | Stale] = []
         try:
             with self._locked() as conn:
                 prev_seq, prev_hash = self._tail(conn, key, first_action)
                 first_seq = prev_seq
+                # Guards are evaluated under the chain lock, so no record of a guarded action can be
+                # committed between the check and the append.
+                verdicts = self._check_guards(conn, guards) if guards else [None] * len(prepared)
                 rows = []
-                for action, target, safe_details, actor in prepared:
+                for (action, target, safe_details, actor), stale in zip(prepared, verdicts, strict=True):
+                    if stale is not None:
+                        out.append(stale)
+                        continue
                     entry = {
                         "seq": prev_seq + 1,
                         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
@@ -228,8 +260,11 @@ class AuditTrail:
                     }
                     entry["hash"] = record_hash(entry)
                     entries.append(entry)
+                    out.append(entry)
                     rows.append({**entry, "mac": record_mac(entry["hash"], key)})
                     prev_seq, prev_hash = entry["seq"], entry["hash"]
+                if not rows:
+                    return out
                 conn.execute(AuditRecord.__table__.insert(), rows)
                 head = {"seq": prev_seq, "hash": prev_hash, "hmac": anchor_mac(prev_seq, prev_hash, key)}
                 if first_seq == 0:
@@ -246,7 +281,23 @@ class AuditTrail:
         for entry in entries:
             log.debug("audit %s %s by %s (seq %s)", entry["action"], entry["target"], entry["actor"],
                       entry["seq"])
-        return entries
+        return out
+
+    @staticmethod
+    def _check_guards(conn: Connection, guards: Sequence[Guard | None]) -> list[Stale | None]:
+        """For each guard, ``Stale(newest)`` if a record of its actions is newer than its ``seq``."""
+        newest: dict[tuple[str, ...], int] = {}
+        verdicts: list[Stale | None] = []
+        for guard in guards:
+            if guard is None:
+                verdicts.append(None)
+                continue
+            actions = tuple(sorted(guard.actions))
+            if actions not in newest:  # one query per distinct action set in the batch
+                stmt = select(func.max(AuditRecord.seq)).where(AuditRecord.action.in_(actions))
+                newest[actions] = int(conn.execute(stmt).scalar() or 0)
+            verdicts.append(Stale(newest[actions]) if newest[actions] > guard.seq else None)
+        return verdicts
 
     @staticmethod
     def _tail(conn: Connection, key: bytes, action: str) -> tuple[int, str]:
@@ -375,12 +426,13 @@ class AuditWriter:
         self.batches = 0  # transactions committed; read by tests and benchmarks
 
     def submit(self, action: str, target: Any, details: dict[str, Any] | None = None,
-               actor: str = "system") -> Future:
+               actor: str = "system", guard: Guard | None = None) -> Future:
         """Queue one record; the future's result is the appended record (or the error that stopped it).
 
+        With a ``guard`` the result is a :class:`Stale` instead when the guard fails (nothing appended).
         Invalid fields raise here, at once, and queue nothing.
         """
-        item = (_prepare(action, target, details, actor), Future())
+        item = (_prepare(action, target, details, actor), Future(), guard)
         with self._lock:
             if self._pid != os.getpid():  # forked: the queue and thread belong to the parent
                 self._queue, self._running, self._pid = queue.SimpleQueue(), False, os.getpid()
@@ -417,16 +469,18 @@ class AuditWriter:
                 continue
             # A record is written even when its waiter has gone (a cancelled future, e.g. a client
             # that disconnected): the request happened, so the trail must show it.
-            waiting = [future.set_running_or_notify_cancel() for _, future in batch]
+            waiting = [future.set_running_or_notify_cancel() for _, future, _ in batch]
+            guards = [guard for _, _, guard in batch]
             try:
-                entries = self.trail._append_batch([fields for fields, _ in batch])
+                entries = self.trail._append_batch([fields for fields, _, _ in batch],
+                                                   guards if any(guards) else None)
             except BaseException as exc:  # every waiter learns why; the thread carries on
-                for (_, future), wants in zip(batch, waiting, strict=True):
+                for (_, future, _), wants in zip(batch, waiting, strict=True):
                     if wants:
                         future.set_exception(exc)
                 continue
             self.batches += 1
-            for (_, future), wants, entry in zip(batch, waiting, entries, strict=True):
+            for (_, future, _), wants, entry in zip(batch, waiting, entries, strict=True):
                 if wants:
                     future.set_result(entry)
 

@@ -19,12 +19,12 @@ def _gated(trail):
     entered, release = threading.Event(), threading.Event()
     real = trail._append_batch
 
-    def append(prepared):
+    def append(prepared, guards=None):
         calls.append(len(prepared))
         if len(calls) == 1:
             entered.set()
             assert release.wait(30)
-        return real(prepared)
+        return real(prepared, guards)
 
     trail._append_batch = append
     return calls, entered, release

@@ -389,32 +389,57 @@ class PredictionService:
                             actor: str = "user") -> Prediction:
         """:meth:`predict` for an event loop (the API): same answer, same single audit record.
 
-        A fresh cached prediction of a loaded model is answered in the loop (a few dictionary look-ups
-        and the indexed servability query); loading a model or bars and computing run in a worker
-        thread. The audit record is group-committed (:class:`~mltrainer.audit.AuditWriter`) and
-        awaited, so a busy server spends one transaction per batch of requests, not per request.
+        A fresh cached prediction of a loaded, recently checked model is answered without leaving the
+        loop and without reading the database: its audit record is appended with a
+        :class:`~mltrainer.audit.Guard` — only if nothing that can make a model unservable (deletion,
+        override or plugin change, in any process) was recorded since the model's last check. That
+        check runs under the audit chain's lock, so it is as strict as the per-request query of the
+        other paths, and the answer is returned only once its record is committed. If the guard
+        fails, or anything is not at hand (model not loaded, as-of date unknown, cache miss, a
+        networked cache), the request runs as :meth:`predict` does, in a worker thread.
+
+        Records are group-committed (:class:`~mltrainer.audit.AuditWriter`): a busy server spends one
+        transaction per batch of requests, not per request.
         """
+        from mltrainer.audit import Guard, Stale
+
+        if use_cache and self._cache.in_process:
+            fresh = self._fresh_hit(model_id, symbol)
+            if fresh is not None:
+                entry, hit = fresh
+                details = {"symbols": [hit.symbol], "as_of": hit.as_of, "signal": hit.signal, "cached": True}
+                guard = Guard(_INVALIDATING_ACTIONS, int(entry.checked_generation or 0))
+                outcome = await asyncio.wrap_future(
+                    self.audit_writer.submit("prediction", entry.model_id, details, actor, guard=guard))
+                if not isinstance(outcome, Stale):
+                    self._count_served()
+                    return hit
+                entry.checked_until = -math.inf  # something changed: the full path checks the model again
         details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
-
-        def inline() -> Prediction | None:
-            if not use_cache or not self._cache.in_process:  # a networked cache is not read in the loop
-                return None
-            mid = _normalise_model_id(model_id)
-            sym = normalise_symbol(symbol)
-            with self._lock:
-                entry = self._models.get(mid)
-            as_of = self._recent_as_of(sym)
-            if entry is None or as_of is None:
-                return None
-            details.update(_target=mid, symbols=[sym])
-            entry = self._get_loaded(mid)  # loaded: only the servability check (LRU order kept)
-            hit = self._cached(entry, sym, as_of)
-            if hit is not None:
-                details.update(as_of=hit.as_of, signal=hit.signal, cached=True)
-            return hit
-
-        return await self._audited_async("prediction", model_id, details, actor, inline,
+        return await self._audited_async("prediction", model_id, details, actor, lambda: None,
                                          lambda: self._predict_request(model_id, symbol, use_cache, details))
+
+    def _fresh_hit(self, model_id: Any, symbol: Any) -> tuple[_LoadedModel, Prediction] | None:
+        """A loaded, recently checked model's fresh cached prediction, found without any I/O; or None."""
+        try:
+            mid, sym = _normalise_model_id(model_id), normalise_symbol(symbol)
+        except InvalidInputError:
+            return None  # the full path raises it and records it
+        with self._lock:
+            entry = self._models.get(mid)
+            if entry is None or entry.checked_generation is None or self._clock() >= entry.checked_until:
+                return None
+            self._models.move_to_end(mid)
+        as_of = self._recent_as_of(sym)
+        if as_of is None:
+            return None
+        hit = self._cache.get(prediction_cache_key(mid, sym, as_of))
+        if hit is None:
+            return None
+        try:
+            return entry, Prediction.from_dict(hit, cached=True)
+        except (TypeError, ValueError):
+            return None
 
     def _predict_request(self, model_id: Any, symbol: Any, use_cache: bool,
                          details: dict[str, Any]) -> Prediction:

@@ -4,6 +4,7 @@ cached answer is given in the event loop, everything else runs in a worker threa
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from mltrainer.audit import get_audit_trail
 from mltrainer.config import get_settings
 from mltrainer.errors import InvalidInputError, ModelNotFoundError
-from mltrainer.serving import InProcessCache, PredictionService
+from mltrainer.registry import get_registry
+from mltrainer.serving import InProcessCache, PredictionService, reset_prediction_service
 
 from .test_service import AAPL_CLOSE_2013_03_01, AAPL_LAST_DATE
 
@@ -103,19 +105,51 @@ def test_async_errors_are_raised_and_audited(models_home, clock, model_id, symbo
     assert record["details"]["message"]
 
 
-def test_a_deleted_model_is_refused_even_on_the_in_loop_path(models_home, clock, monkeypatch):
+@pytest.fixture
+def own_models_home(trained, tmp_path, monkeypatch):
+    """A private copy of the session's trained models, so a test may delete one."""
+    home = tmp_path / "home"
+    shutil.copytree(trained.home, home)
+    monkeypatch.setenv("MLTRAINER_HOME", str(home))
+    reset_prediction_service()
+    yield trained
+    reset_prediction_service()
+
+
+def test_a_model_deleted_elsewhere_is_refused_on_the_in_loop_path(own_models_home, clock):
+    """Another process deletes the model (registry + audit, no call to this service): the next cached
+    answer's guarded audit append sees the deletion record, so the request is checked and refused."""
     service = _service(clock, InProcessCache(clock=clock))
-    model_id = models_home.ids["volatility_regime"]
+    model_id = own_models_home.ids["volatility_regime"]
     assert _in_loop(service.predict_async(model_id, "IBM")).cached is False
-    assert _in_loop(service.predict_async(model_id, "IBM")).cached is True
-    # Pretend the registry lost the model and the audit trail shows a deletion since the last check.
-    monkeypatch.setattr(service, "_servable_generation", lambda: 10**9)
-    registry = service.registry
+    assert _in_loop(service.predict_async(model_id, "IBM")).cached is True  # the in-loop path
+    trail = get_audit_trail()
+    served = len(trail.log(limit=10_000, action="prediction"))
 
-    def gone(mid):
-        raise ModelNotFoundError(f"Model {mid!r} is not registered.")
+    get_registry().delete(model_id)
 
-    monkeypatch.setattr(registry, "get", gone)
-    with pytest.raises(ModelNotFoundError):
-        _in_loop(service.predict_async(model_id, "IBM"))
-    assert model_id not in [m["model_id"] for m in service.status()["loaded_models"]]
+    with pytest.raises(ModelNotFoundError, match=model_id):
+        _in_loop(service.predict_async(model_id, "IBM", actor="api"))
+    records = trail.log(limit=10_000, action="prediction")
+    assert len(records) == served + 1  # one record for the refused request, and no "served" one
+    assert records[0]["details"]["error"] == "ModelNotFoundError"
+    assert service.status()["loaded_models"] == []
+    assert trail.verify()["ok"] is True
+
+
+def test_a_stale_guard_rechecks_and_serves_a_model_that_is_still_servable(models_home, clock):
+    """An unrelated invalidating record (another model deleted) makes the in-loop path re-check; the
+    model is still registered, so it is served, with exactly one record."""
+    service = _service(clock, InProcessCache(clock=clock))
+    model_id = models_home.ids["mean_reversion"]
+    _in_loop(service.predict_async(model_id, "MSFT"))
+    trail = get_audit_trail()
+    trail.record("model.delete", "some_other_model_v1", {"note": "test: a different model"})
+    before = len(trail.log(limit=10_000, action="prediction"))
+    again = _in_loop(service.predict_async(model_id, "MSFT", actor="api"))
+    assert again.cached is True and again.symbol == "MSFT"
+    records = trail.log(limit=10_000, action="prediction")
+    assert len(records) == before + 1 and records[0]["details"]["cached"] is True
+    # The re-check passed at the new generation: the next answer is in-loop again.
+    assert _in_loop(service.predict_async(model_id, "MSFT")).cached is True
+    assert len(trail.log(limit=10_000, action="prediction")) == before + 2
