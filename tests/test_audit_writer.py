@@ -108,3 +108,27 @@ def test_the_thread_ends_when_idle_and_the_next_submit_starts_another(monkeypatc
         assert writer._running is False
     assert seqs == [1, 2, 3]
     assert trail.verify() == {"ok": True, "records": 3, "first_bad_index": None}
+
+
+def test_a_guard_appends_only_while_no_newer_record_of_its_actions_exists():
+    from mltrainer.audit import Guard, Stale
+
+    trail = get_audit_trail()
+    writer = AuditWriter(trail)
+    writer.record("model.train", "m1")  # seq 1: not a guarded action
+    guard = Guard(("model.delete", "override.revoke"), 0)
+    assert writer.submit("prediction", "m1", guard=guard).result(30)["seq"] == 2
+    trail.record("model.delete", "m2")  # seq 3
+    calls, entered, release = _gated(trail)
+    blocker = writer.submit("prediction", "first")
+    assert entered.wait(30)
+    stale = writer.submit("prediction", "m1", {"served": True}, guard=guard)
+    fresh = writer.submit("prediction", "m1", {"served": True}, guard=Guard(guard.actions, 3))
+    plain = writer.submit("prediction", "m1")
+    release.set()
+    assert blocker.result(30)["seq"] == 4
+    assert stale.result(30) == Stale(newest=3)  # nothing appended for it
+    assert fresh.result(30)["seq"] == 5 and plain.result(30)["seq"] == 6
+    assert calls == [1, 3]
+    assert [r["seq"] for r in trail.log(limit=10)] == [6, 5, 4, 3, 2, 1]
+    assert trail.verify() == {"ok": True, "records": 6, "first_bad_index": None}
