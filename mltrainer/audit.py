@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -265,12 +266,12 @@ class AuditTrail:
                     prev_seq, prev_hash = entry["seq"], entry["hash"]
                 if not rows:
                     return out
-                conn.execute(AuditRecord.__table__.insert(), rows)
+                conn.execute(_statements().insert_records, rows)
                 head = {"seq": prev_seq, "hash": prev_hash, "hmac": anchor_mac(prev_seq, prev_hash, key)}
                 if first_seq == 0:
                     conn.execute(AuditHead.__table__.insert().values(id=_HEAD_ID, **head))
                 else:
-                    conn.execute(AuditHead.__table__.update().where(AuditHead.id == _HEAD_ID).values(**head))
+                    conn.execute(_statements().update_head, head)
         except (MLTrainerError, IntegrityError):
             raise
         except Exception as exc:
@@ -294,8 +295,7 @@ class AuditTrail:
                 continue
             actions = tuple(sorted(guard.actions))
             if actions not in newest:  # one query per distinct action set in the batch
-                stmt = select(func.max(AuditRecord.seq)).where(AuditRecord.action.in_(actions))
-                newest[actions] = int(conn.execute(stmt).scalar() or 0)
+                newest[actions] = int(conn.execute(_newest_of(actions)).scalar() or 0)
             verdicts.append(Stale(newest[actions]) if newest[actions] > guard.seq else None)
         return verdicts
 
@@ -307,10 +307,8 @@ class AuditTrail:
         after the next append. A missing or forged anchor, or rows beyond it, mean the trail was
         tampered with; appending would re-sign that state and erase the evidence, so it is refused.
         """
-        head = conn.execute(
-            select(AuditHead.seq, AuditHead.hash, AuditHead.hmac).where(AuditHead.id == _HEAD_ID)
-        ).first()
-        last_seq = conn.execute(select(AuditRecord.seq).order_by(AuditRecord.seq.desc()).limit(1)).scalar()
+        head = conn.execute(_statements().select_head).first()
+        last_seq = conn.execute(_statements().select_last_seq).scalar()
         if head is None and last_seq is None:
             return 0, GENESIS_HASH
         tampered = (
@@ -483,6 +481,33 @@ class AuditWriter:
             for (_, future, _), wants, entry in zip(batch, waiting, entries, strict=True):
                 if wants:
                     future.set_result(entry)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The append path's statements, built once: a busy writer runs them for every batch, and building
+    SQLAlchemy expressions costs more than executing these on SQLite."""
+
+    select_head: Any
+    select_last_seq: Any
+    insert_records: Any
+    update_head: Any
+
+
+@functools.cache
+def _statements() -> _Statements:
+    return _Statements(
+        select_head=select(AuditHead.seq, AuditHead.hash, AuditHead.hmac).where(AuditHead.id == _HEAD_ID),
+        select_last_seq=select(AuditRecord.seq).order_by(AuditRecord.seq.desc()).limit(1),
+        insert_records=AuditRecord.__table__.insert(),
+        update_head=AuditHead.__table__.update().where(AuditHead.__table__.c.id == _HEAD_ID),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _newest_of(actions: tuple[str, ...]) -> Any:
+    """``SELECT max(seq) FROM audit_log WHERE action IN (...)`` for one set of actions, built once."""
+    return select(func.max(AuditRecord.seq)).where(AuditRecord.action.in_(actions))
 
 
 def get_audit_trail(settings: Settings | None = None) -> AuditTrail:
