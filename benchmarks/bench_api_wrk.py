@@ -83,7 +83,10 @@ def main() -> int:
         return 2
     home = Path(tempfile.mkdtemp(prefix="mltrainer-bench-wrk-"))
     token = secrets.token_urlsafe(24)
-    env = {**os.environ, "MLTRAINER_HOME": str(home), "MLTRAINER_API_TOKENS": token, "MLTRAINER_ENV_FILE": ""}
+    # No bulk worker processes: they serve only large uncached bulk requests, and their start-up
+    # (imports in two spawned processes) would overlap the first seconds of measurement.
+    env = {**os.environ, "MLTRAINER_HOME": str(home), "MLTRAINER_API_TOKENS": token, "MLTRAINER_ENV_FILE": "",
+           "MLTRAINER_BULK_PROCESSES": "0"}
     os.environ.update({"MLTRAINER_HOME": str(home), "MLTRAINER_ENV_FILE": ""})
     from mltrainer.training import train_model
 
