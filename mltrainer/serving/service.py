@@ -7,6 +7,12 @@ symbols), one ``ensemble`` record per ensemble request.
 
 Every request also confirms that each model it uses may still be served: still registered and, for a
 plugin model type, still passing ``check_plugin`` (see :meth:`PredictionService._confirm_servable`).
+The API's cached path makes the same confirmation without a database read of its own: its audit
+record is appended only if no invalidating record is newer than the model's last check
+(:meth:`PredictionService.predict_async`).
+
+Large uncached bulk requests are computed in worker processes (:mod:`mltrainer.serving.pool`);
+the rest in a thread pool.
 
 Freshness: a prediction is cached under (model id, symbol, date of the last bar), so the service must
 know that date before it consults the cache: it loads the bars (cheap for the offline source), or
