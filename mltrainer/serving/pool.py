@@ -9,11 +9,11 @@ pool of ``Settings.bulk_processes`` worker processes instead, one per core by de
   whose other threads hold locks (logging, SQLite, the audit writer) can deadlock.
 - The pool is created once per process and kept: spawning and importing the stack costs a second or
   two, paid at start-up (the API warms it) or by the first large request, not by every request.
-- A worker receives the already verified model as pickled bytes from the parent (never a path to
-  load, so the signature check is the parent's and cannot be skipped), keeps the last few models it
-  was sent in memory, loads the bars itself with the parent's ``MLTRAINER_*`` environment, and runs
-  the service's own ``_load_bars``/``_compute``: the answers are the thread path's, to the bit
-  (a test compares them).
+- A worker loads the model as the parent did, from the registry with its signature verified (the
+  signed artifact store stays the only place that unpickles), keeps the last few in memory, loads the
+  bars itself, all with the parent's ``MLTRAINER_*`` environment of that request, and runs the
+  service's own ``_load_bars``/``_compute``: the answers are the thread path's, to the bit (a test
+  compares them).
 - If the pool breaks (a worker killed), the request falls back to threads and the pool is rebuilt on
   the next large request.
 """
@@ -55,20 +55,23 @@ def _apply_env(env: dict[str, str]) -> None:
     os.environ.update(env)
 
 
-def _model_from(key: str, payload: bytes) -> Any:
-    import pickle
+def _model_from(model_id: str) -> Any:
+    """The model, loaded here as the parent loaded it: from the registry, signature verified (model ids
+    are never reused, so the id is the cache key)."""
+    from mltrainer.config import get_settings
+    from mltrainer.registry import get_registry
 
-    model = _models.get(key)
+    model = _models.get(model_id)
     if model is None:
-        model = pickle.loads(payload)  # bytes from the parent, which verified the artifact's signature
-        _models[key] = model
+        model = get_registry(get_settings()).load_model(model_id, actor="bulk-worker")
+        _models[model_id] = model
         while len(_models) > _WORKER_MODELS:
             _models.popitem(last=False)
-    _models.move_to_end(key)
+    _models.move_to_end(model_id)
     return model
 
 
-def _compute_chunk(env: dict[str, str], key: str, payload: bytes, entry_fields: dict[str, Any],
+def _compute_chunk(env: dict[str, str], entry_fields: dict[str, Any],
                    symbols: Sequence[str]) -> list[tuple[str, Any]]:
     """``[(symbol, Prediction | error message)]`` for one chunk, as the bulk thread path computes them."""
     from mltrainer.config import get_settings
@@ -77,7 +80,11 @@ def _compute_chunk(env: dict[str, str], key: str, payload: bytes, entry_fields: 
     from mltrainer.serving.service import PredictionService, _LoadedModel
 
     _apply_env(env)
-    entry = _LoadedModel(model=_model_from(key, payload), **entry_fields)
+    try:
+        model = _model_from(entry_fields["model_id"])
+    except MLTrainerError as exc:  # e.g. deleted since the parent checked it: every symbol says so
+        return [(symbol, str(exc)) for symbol in symbols]
+    entry = _LoadedModel(model=model, **entry_fields)
     service = PredictionService(settings=get_settings(), cache=InProcessCache())
     out: list[tuple[str, Any]] = []
     for symbol in symbols:
@@ -143,16 +150,14 @@ class BulkPool:
         pool = self._pool()
         return sorted(set(pool.map(_warm, range(self.workers * 2))))
 
-    def compute(self, key: str, payload: bytes, entry_fields: dict[str, Any],
-                symbols: Sequence[str]) -> dict[str, Any]:
+    def compute(self, entry_fields: dict[str, Any], symbols: Sequence[str]) -> dict[str, Any]:
         """``{symbol: Prediction | error message}``; raises ``BrokenProcessPool`` if a worker died."""
         env = {n: v for n, v in os.environ.items() if n.startswith(ENV_PREFIX)}
         n_chunks = max(1, min(len(symbols), self.workers * _CHUNKS_PER_WORKER))
         chunks = [list(symbols[i::n_chunks]) for i in range(n_chunks)]
         pool = self._pool()
         try:
-            futures = [pool.submit(_compute_chunk, env, key, payload, entry_fields, chunk)
-                       for chunk in chunks]
+            futures = [pool.submit(_compute_chunk, env, entry_fields, chunk) for chunk in chunks]
             out: dict[str, Any] = {}
             for future in futures:
                 out.update(future.result())

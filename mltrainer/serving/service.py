@@ -137,9 +137,6 @@ class _LoadedModel:
     #: Audit generation and service-clock deadline of the last passed servability check.
     checked_generation: int | None = None
     checked_until: float = field(default=-math.inf)
-    #: The model pickled once for bulk worker processes (see :mod:`mltrainer.serving.pool`).
-    payload: bytes | None = field(default=None, repr=False)
-
     def worker_fields(self) -> dict[str, Any]:
         """What a bulk worker needs besides the model to compute as :meth:`PredictionService._compute`."""
         return {"model_id": self.model_id, "model_type": self.model_type, "symbol": self.symbol,
@@ -649,17 +646,13 @@ class PredictionService:
         a symbol whose as-of date was not known here is computed afresh even if an entry for it exists
         (the answer is the same; only ``cached`` is False).
         """
-        import pickle
         from concurrent.futures.process import BrokenProcessPool
 
         pool = self.bulk_pool()
         if pool is None:
             return None
-        if entry.payload is None:
-            entry.payload = pickle.dumps(entry.model, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            results = pool.compute(f"{entry.model_id}@{entry.loaded_at}", entry.payload,
-                                   entry.worker_fields(), symbols)
+            results = pool.compute(entry.worker_fields(), symbols)
         except (BrokenProcessPool, OSError) as exc:
             log.warning("bulk worker processes unavailable (%s); computing %d symbols in threads",
                         type(exc).__name__, len(symbols))
