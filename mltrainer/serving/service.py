@@ -325,6 +325,7 @@ class PredictionService:
         except MLTrainerError:
             raise
         except Exception as exc:
+            log.warning("servability query failed: %s: %s", type(exc).__name__, exc)  # for the operator
             raise ServingError(
                 f"Could not confirm that models may still be served ({type(exc).__name__}); check that "
                 "the metadata database is reachable."
