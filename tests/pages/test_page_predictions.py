@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from mltrainer import services
 
 
@@ -59,3 +61,17 @@ def test_confidence_caption_names_the_training_symbol(page, models_home):
     at.multiselect(key="pred_symbols").set_value(["AAPL"]).run()
     assert at.caption[0].value.startswith("Confidence calibrated out of sample on AAPL: ")
     assert "carried over" not in at.caption[0].value
+
+
+def test_model_analysis_is_built_only_when_opened(page, models_home):
+    at = page("predictions").run()
+    at.selectbox(key="pred_model").select(models_home.regime_id).run()
+    at.multiselect(key="pred_symbols").set_value(["MSFT"]).run()
+    assert not at.exception
+    assert [e.label for e in at.expander] == ["Model analysis for MSFT"] and not at.json
+    at.session_state["pred_analysis_open"] = True
+    at.run()
+    assert not at.exception
+    shown = json.loads(at.json[0].value)
+    expected = services.predict(models_home.regime_id, "MSFT").analysis
+    assert shown.keys() == expected.keys() and shown["regime"] == expected["regime"]
