@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,16 @@ import pandas as pd
 from mltrainer.errors import InvalidInputError
 
 __all__ = ["to_jsonable", "parse_date"]
+
+
+@functools.cache
+def takes_keyword(cls: type, method: str, keyword: str) -> bool:
+    """Whether ``cls.method`` accepts ``keyword``: a plugin may override a method without a keyword
+    that the built-in models gained later (``predict(last_n=)``, ``feature_contributions(last_n=)``)."""
+    try:
+        return keyword in inspect.signature(getattr(cls, method)).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
 
 
 def to_jsonable(obj: Any) -> Any:

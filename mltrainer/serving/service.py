@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
-import inspect
 import logging
 import math
 import os
@@ -41,6 +39,7 @@ from typing import Any
 import anyio.to_thread
 import pandas as pd
 
+from mltrainer._util import takes_keyword
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import (
     ComplianceError,
@@ -522,7 +521,7 @@ class PredictionService:
         # No lock: a fitted model's predict reads its learned state only (no model assigns to self
         # outside fit), so bulk threads predict concurrently; a test checks bulk == one-by-one.
         # Only the latest row is served; models built on SignalModel compute just that (same values).
-        frame = (entry.model.predict(bars, last_n=1) if _predicts_last_n(type(entry.model))
+        frame = (entry.model.predict(bars, last_n=1) if takes_keyword(type(entry.model), "predict", "last_n")
                  else entry.model.predict(bars))
         analysis = explain_latest(entry.model, entry.model_type, bars, frame)
         warmup = int(frame.attrs.get("warmup_bars", warmup) or 0)
@@ -796,15 +795,6 @@ class PredictionService:
 
 
 _GENERATION_QUERY: Any = None
-
-
-@functools.cache
-def _predicts_last_n(model_class: type) -> bool:
-    """Whether the model's ``predict`` takes ``last_n`` (a plugin may override it without)."""
-    try:
-        return "last_n" in inspect.signature(model_class.predict).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def _generation_query() -> Any:

@@ -7,6 +7,7 @@ process-wide prediction service around the test.
 
 from __future__ import annotations
 
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -60,3 +61,14 @@ def models_home(trained, monkeypatch):
 @pytest.fixture
 def clock():
     return FakeClock()
+
+
+@pytest.fixture
+def own_models_home(trained, tmp_path, monkeypatch):
+    """A private copy of the session's trained models, so a test may delete one."""
+    home = tmp_path / "home"
+    shutil.copytree(trained.home, home)
+    monkeypatch.setenv("MLTRAINER_HOME", str(home))
+    reset_prediction_service()
+    yield trained
+    reset_prediction_service()

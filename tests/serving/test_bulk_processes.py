@@ -63,26 +63,28 @@ def test_workers_see_the_parents_current_environment(models_home, clock, pool, m
     assert os.environ["MLTRAINER_DATA_SOURCE"] == "polygon"
 
 
-def test_a_broken_pool_falls_back_to_threads(models_home, clock):
-    class Broken(BulkPool):
+def _pool_raising(error: Exception) -> BulkPool:
+    class Raising(BulkPool):
         def compute(self, *args, **kwargs):
-            raise BrokenProcessPool("a worker died")
+            raise error
 
+    return Raising(1)
+
+
+def test_a_broken_pool_falls_back_to_threads(models_home, clock):
     model_id = models_home.ids["momentum_breakout"]
     service = PredictionService(settings=get_settings(bulk_process_min_symbols=1), clock=clock,
-                                cache=InProcessCache(clock=clock), bulk_pool=Broken(1))
+                                cache=InProcessCache(clock=clock),
+                                bulk_pool=_pool_raising(BrokenProcessPool("a worker died")))
     bulk = service.predict_bulk(model_id, list_symbols())
     assert len(bulk.predictions) == 7 and not bulk.errors
 
 
 def test_small_requests_and_disabled_pools_stay_in_threads(models_home, clock):
-    class Refusing(BulkPool):
-        def compute(self, *args, **kwargs):
-            raise AssertionError("the pool must not be used")
-
     model_id = models_home.ids["mean_reversion"]
     small = PredictionService(settings=get_settings(bulk_process_min_symbols=8), clock=clock,
-                              cache=InProcessCache(clock=clock), bulk_pool=Refusing(1))
+                              cache=InProcessCache(clock=clock),
+                              bulk_pool=_pool_raising(AssertionError("the pool must not be used")))
     assert len(small.predict_bulk(model_id, list_symbols()).predictions) == 7  # 7 < 8
     off = PredictionService(settings=get_settings(bulk_processes=0, bulk_process_min_symbols=1), clock=clock,
                             cache=InProcessCache(clock=clock))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import shutil
 
 import pytest
 
@@ -15,7 +14,11 @@ from mltrainer.compliance.plugins import load_plugin, unload_plugins
 from mltrainer.config import get_settings
 from mltrainer.errors import ComplianceBlockedError, ModelNotFoundError
 from mltrainer.registry import get_registry
-from mltrainer.serving import InProcessCache, PredictionService, get_prediction_service, reset_prediction_service
+from mltrainer.serving import (
+    InProcessCache,
+    PredictionService,
+    get_prediction_service,
+)
 from mltrainer.serving.cache import prediction_cache_key
 
 PLUGIN_TYPE = "serving_plugin_test"
@@ -43,17 +46,6 @@ class ServingPlugin(SignalModel):
         from mltrainer.features import feature_that_does_not_exist
         return feature_that_does_not_exist(bars)
 '''
-
-
-@pytest.fixture
-def own_models_home(trained, tmp_path, monkeypatch):
-    """A private copy of the session's trained models, so a test may delete one."""
-    home = tmp_path / "home"
-    shutil.copytree(trained.home, home)
-    monkeypatch.setenv("MLTRAINER_HOME", str(home))
-    reset_prediction_service()
-    yield trained
-    reset_prediction_service()
 
 
 def test_deleting_a_model_through_the_facade_stops_serving_it(own_models_home):

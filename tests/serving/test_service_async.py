@@ -4,7 +4,6 @@ cached answer is given in the event loop, everything else runs in a worker threa
 from __future__ import annotations
 
 import asyncio
-import shutil
 import threading
 
 import pytest
@@ -13,7 +12,7 @@ from mltrainer.audit import get_audit_trail
 from mltrainer.config import get_settings
 from mltrainer.errors import InvalidInputError, ModelNotFoundError
 from mltrainer.registry import get_registry
-from mltrainer.serving import InProcessCache, PredictionService, reset_prediction_service
+from mltrainer.serving import InProcessCache, PredictionService
 
 from .test_service import AAPL_CLOSE_2013_03_01, AAPL_LAST_DATE
 
@@ -103,17 +102,6 @@ def test_async_errors_are_raised_and_audited(models_home, clock, model_id, symbo
     record = get_audit_trail().log(limit=1, action="prediction")[0]
     assert record["details"]["error"] == audited_error and record["actor"] == "api"
     assert record["details"]["message"]
-
-
-@pytest.fixture
-def own_models_home(trained, tmp_path, monkeypatch):
-    """A private copy of the session's trained models, so a test may delete one."""
-    home = tmp_path / "home"
-    shutil.copytree(trained.home, home)
-    monkeypatch.setenv("MLTRAINER_HOME", str(home))
-    reset_prediction_service()
-    yield trained
-    reset_prediction_service()
 
 
 def test_a_model_deleted_elsewhere_is_refused_on_the_in_loop_path(own_models_home, clock):
