@@ -75,7 +75,8 @@ c[3].metric("Costs · folds", f"{record.cost_bps:g} bps · {record.n_splits}", b
 if not signature_ok:
     st.error("The artifact does not match its signature (missing or tampered). It will not be loaded or "
              "served; delete and retrain the model.")
-st.markdown(f"Data fingerprint (SHA-256 of the training bars and of any macro series values used): `{record.data_fingerprint}`  \n"
+st.markdown("Data fingerprint (SHA-256 of the training bars and of any macro series values used): "
+            f"`{record.data_fingerprint}`  \n"
             f"Created {record.created_at} with mlTrainer {record.package_version} · status {record.status}")
 with st.expander("Parameters"):
     st.json(record.params, expanded=True)
