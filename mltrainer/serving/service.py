@@ -93,6 +93,9 @@ AS_OF_TTL_SECONDS = 60.0
 #: or plugin change since. The time bound catches what writes no audit record: an override reaching its
 #: expiry date, a plugin file edited on disk.
 SERVABLE_RECHECK_SECONDS = 2.0
+#: How long the in-loop path keeps answering (each answer still guarded against invalidating audit
+#: records) while one request makes the time-based re-check that fell due.
+RECHECK_CLAIM_SECONDS = 1.0
 #: Audit actions after which every loaded model is checked again before it serves. Not
 #: ``override.use``: a passing check of an overridden plugin writes it, and must not force the next.
 _INVALIDATING_ACTIONS = ("model.delete", "override.grant", "override.revoke", "plugin.load",
@@ -136,6 +139,8 @@ class _LoadedModel:
     #: Audit generation and service-clock deadline of the last passed servability check.
     checked_generation: int | None = None
     checked_until: float = field(default=-math.inf)
+    #: A request has claimed the time-based re-check; the others keep the guarded in-loop path meanwhile.
+    recheck_due: bool = False
     def worker_fields(self) -> dict[str, Any]:
         """What a bulk worker needs besides the model to compute as :meth:`PredictionService._compute`."""
         return {"model_id": self.model_id, "model_type": self.model_type, "symbol": self.symbol,
@@ -339,7 +344,8 @@ class PredictionService:
         predictions dropped.
         """
         generation = self._servable_generation()
-        if entry.checked_generation == generation and self._clock() < entry.checked_until:
+        if (entry.checked_generation == generation and self._clock() < entry.checked_until
+                and not entry.recheck_due):
             return
         try:
             record = self.registry.get(entry.model_id)  # ModelNotFoundError once deleted
@@ -351,6 +357,7 @@ class PredictionService:
         # Any other error (e.g. the database briefly unreachable) fails this request and keeps the model.
         entry.checked_generation = generation
         entry.checked_until = self._clock() + SERVABLE_RECHECK_SECONDS
+        entry.recheck_due = False
 
     def _load_from_registry(self, model_id: str) -> _LoadedModel:
         registry = self.registry
@@ -417,7 +424,9 @@ class PredictionService:
                 if not isinstance(outcome, Stale):
                     self._count_served()
                     return hit
-                entry.checked_until = -math.inf  # something changed: the full path checks the model again
+                # Something changed: the model is checked again (by the full path) before any more
+                # in-loop answers.
+                entry.recheck_due, entry.checked_until = True, -math.inf
         details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
         return await self._audited_async("prediction", model_id, details, actor, lambda: None,
                                          lambda: self._predict_request(model_id, symbol, use_cache, details))
@@ -430,7 +439,15 @@ class PredictionService:
             return None  # the full path raises it and records it
         with self._lock:
             entry = self._models.get(mid)
-            if entry is None or entry.checked_generation is None or self._clock() >= entry.checked_until:
+            if entry is None or entry.checked_generation is None:
+                return None
+            now = self._clock()
+            if now >= entry.checked_until:
+                # The time-based re-check is due: this request makes it (in a thread); the requests
+                # arriving meanwhile stay on the guarded path for up to RECHECK_CLAIM_SECONDS instead
+                # of all piling into threads at once (which once made every 2 s a ~100 ms stall).
+                entry.recheck_due = True
+                entry.checked_until = now + RECHECK_CLAIM_SECONDS
                 return None
             self._models.move_to_end(mid)
         as_of = self._recent_as_of(sym)
@@ -850,6 +867,20 @@ def _oos_returns_of(record: Any) -> pd.Series | None:
 # -- process-wide instance ---------------------------------------------------------------------------
 _service: PredictionService | None = None
 _service_lock = threading.Lock()
+
+
+def import_serving_stack() -> None:
+    """Import what loading and predicting with every built-in model type needs (the model modules and
+    the libraries their fitted state unpickles into), so a server pays for it at start-up."""
+    import importlib
+
+    from mltrainer.models import MODEL_TYPES, get_model_class
+
+    for model_type in MODEL_TYPES:
+        get_model_class(model_type)
+    for name in ("lightgbm", "mltrainer.registry", "mltrainer.data", "mltrainer.calibration",
+                 "mltrainer.serving.analysis"):
+        importlib.import_module(name)
 
 
 def get_prediction_service() -> PredictionService:
