@@ -141,3 +141,25 @@ def test_a_stale_guard_rechecks_and_serves_a_model_that_is_still_servable(models
     # The re-check passed at the new generation: the next answer is in-loop again.
     assert _in_loop(service.predict_async(model_id, "MSFT")).cached is True
     assert len(trail.log(limit=10_000, action="prediction")) == before + 2
+
+
+def test_a_due_recheck_is_made_by_one_request_while_the_others_stay_in_the_loop(models_home, clock,
+                                                                               monkeypatch):
+    from mltrainer.serving.service import RECHECK_CLAIM_SECONDS, SERVABLE_RECHECK_SECONDS
+
+    service = _service(clock, InProcessCache(clock=clock))
+    model_id = models_home.ids["mean_reversion"]
+    _in_loop(service.predict_async(model_id, "AAPL"))
+    registry, gets = service.registry, []
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda mid: gets.append(mid) or real_get(mid))
+
+    assert service._fresh_hit(model_id, "AAPL") is not None and gets == []  # checked recently
+    clock.advance(SERVABLE_RECHECK_SECONDS + 0.1)
+    assert service._fresh_hit(model_id, "AAPL") is None  # this request makes the re-check ...
+    for _ in range(3):  # ... while the next ones are still answered in the loop (guarded)
+        assert service._fresh_hit(model_id, "AAPL") is not None
+    assert service.predict(model_id, "AAPL").cached is True and gets == [model_id]  # the re-check
+    clock.advance(RECHECK_CLAIM_SECONDS)  # the claim's window has passed, the fresh check's has not
+    assert service._fresh_hit(model_id, "AAPL") is not None
+    assert service.predict(model_id, "AAPL").cached is True and gets == [model_id]  # no second re-check
