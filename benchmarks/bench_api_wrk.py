@@ -134,8 +134,9 @@ def main() -> int:
         "connections": args.connections, "api_workers": args.workers, "results": results,
         "target_p95_ms": 50, "meets_cached_p95_target": results["predict_cached"]["p95_ms"] <= 50,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=1) + "\n")
+    results_file = RESULTS if args.workers == 1 else RESULTS.with_name(f"bench_api_wrk_{args.workers}workers.json")
+    results_file.parent.mkdir(parents=True, exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=1) + "\n")
     for name, r in results.items():
         print(f"{name:15s} p50 {r['p50_ms']:.1f} ms  p95 {r['p95_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms  "
               f"{r['requests_per_s']} req/s  non-2xx {r['non_2xx']}")
