@@ -338,13 +338,13 @@ class GradientBoosting(SignalModel):
         signal = (p_up > threshold).astype(np.int64)
         if self.allow_short:
             signal -= (p_up < 1.0 - threshold).astype(np.int64)
-        out = pd.DataFrame({"signal": signal, "strength": np.abs(2.0 * p_up - 1.0)}, index=index)
-        warm = min(max(min(self.warmup_bars, len(bars)) - first, 0), len(out))
+        strength = np.abs(2.0 * p_up - 1.0)
+        warm = min(max(min(self.warmup_bars, len(bars)) - first, 0), len(index))
         p_up[:warm] = np.nan
-        out["probability_up"] = p_up
-        for col in ("rsi", "zscore", "realized_vol"):
-            out[col] = cols[col][first:]
-        return out
+        # One constructor call: adding columns one by one cost more than the booster on the last row.
+        return pd.DataFrame({"signal": signal, "strength": strength, "probability_up": p_up,
+                             **{col: cols[col][first:] for col in ("rsi", "zscore", "realized_vol")}},
+                            index=index)
 
     def feature_contributions(self, bars: pd.DataFrame, last_n: int | None = None) -> pd.DataFrame:
         """Per-bar SHAP-style contributions (LightGBM ``pred_contrib``, log-odds units) of every feature,

@@ -75,12 +75,17 @@ def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> l
     else:
         contributions = model.feature_contributions(bars.iloc[-window:])
     latest = contributions.iloc[-1] if isinstance(contributions, pd.DataFrame) else pd.Series(contributions)
-    latest = pd.to_numeric(latest, errors="coerce").dropna()
-    latest = latest.drop(labels=[c for c in latest.index if str(c).lower() in {"bias", "expected_value"}])
-    order = latest.abs().sort_values(ascending=False, kind="stable").index[:TOP_CONTRIBUTIONS]
+    names = [str(c) for c in latest.index]
+    values = pd.to_numeric(latest, errors="coerce").to_numpy(dtype="float64")
+    # NumPy rather than a pandas sort (a third of the explanation's cost): the largest |contribution|
+    # first, ties in column order, NaN and the bias term left out.
+    keep = np.flatnonzero(~np.isnan(values) & np.array([n.lower() not in {"bias", "expected_value"}
+                                                        for n in names], dtype=bool))
+    order = keep[np.argsort(-np.abs(values[keep]), kind="stable")][:TOP_CONTRIBUTIONS]
     rows = []
-    for name in order:
-        row: dict[str, Any] = {"feature": str(name), "contribution": float(latest[name])}
+    for i in order:
+        name = names[i]
+        row: dict[str, Any] = {"feature": name, "contribution": float(values[i])}
         if name in frame.columns:
             row["value"] = _scalar(frame[name].iloc[-1])
         rows.append(row)
