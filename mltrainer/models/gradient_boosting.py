@@ -371,7 +371,6 @@ class GradientBoosting(SignalModel):
         matrix = self._feature_matrix(self._feature_arrays(clean), first)
         contrib = np.asarray(self.classifier_.booster_.predict(matrix, pred_contrib=True,
                                                                num_threads=_PREDICT_THREADS), dtype="float64")
-        out = pd.DataFrame(contrib, index=index, columns=columns)
         warm_rows = max(min(self.warmup_bars, len(bars)) - first, 0)
-        out.iloc[:warm_rows] = np.nan
-        return out
+        contrib[:warm_rows] = np.nan  # on the array: a frame's iloc assignment cost more than the booster
+        return pd.DataFrame(contrib, index=index, columns=columns)
