@@ -235,15 +235,12 @@ class PredictionService:
                     log.exception("could not audit the failed %s request on %s", action, target)
 
     async def _audited_async(self, action: str, target: Any, details: dict[str, Any], actor: str,
-                             inline: Callable[[], Any], threaded: Callable[[], Any]) -> Any:
-        """:meth:`_audited` for an event loop: ``inline()`` answers at once or returns None, then
-        ``threaded()`` runs in a worker thread; the audit record is awaited, not blocked on."""
+                             run: Callable[[], Any]) -> Any:
+        """:meth:`_audited` for an event loop: ``run`` goes to a worker thread and the audit record is
+        awaited, not blocked on."""
         error: Exception | None = None
         try:
-            result = inline()
-            if result is None:
-                result = await anyio.to_thread.run_sync(threaded)
-            return result
+            return await anyio.to_thread.run_sync(run)
         except Exception as exc:
             error = exc
             raise
@@ -428,7 +425,7 @@ class PredictionService:
                 # in-loop answers.
                 entry.recheck_due, entry.checked_until = True, -math.inf
         details: dict[str, Any] = {"symbols": [str(symbol)[:200]]}
-        return await self._audited_async("prediction", model_id, details, actor, lambda: None,
+        return await self._audited_async("prediction", model_id, details, actor,
                                          lambda: self._predict_request(model_id, symbol, use_cache, details))
 
     def _fresh_hit(self, model_id: Any, symbol: Any) -> tuple[_LoadedModel, Prediction] | None:
