@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,20 @@ def mltrainer_home(tmp_path, monkeypatch):
     for name in _ENV_TO_CLEAR:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture
+def private_copy(tmp_path, monkeypatch):
+    """``private_copy(home)`` points MLTRAINER_HOME at a copy of a session's trained home, so the test may
+    delete a model; the process-wide prediction service is reset around it."""
+    from mltrainer.serving import reset_prediction_service
+
+    def copy(source) -> Path:
+        home = tmp_path / "private-home"
+        shutil.copytree(source, home)
+        monkeypatch.setenv("MLTRAINER_HOME", str(home))
+        reset_prediction_service()
+        return home
+
+    yield copy
+    reset_prediction_service()

@@ -3,29 +3,22 @@ review, finding 1)."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from fastapi.testclient import TestClient
 
 from mltrainer import services
 from mltrainer.api import create_app
 from mltrainer.config import Settings
-from mltrainer.serving import reset_prediction_service
 
 from .conftest import AUTH, TOKEN
 
 
 @pytest.fixture
-def own_client(api_trained, tmp_path, monkeypatch):
+def own_client(api_trained, private_copy):
     """A client on a private copy of the session's models, so the test may delete one."""
-    home = tmp_path / "home"
-    shutil.copytree(api_trained.home, home)
-    monkeypatch.setenv("MLTRAINER_HOME", str(home))
-    reset_prediction_service()
+    private_copy(api_trained.home)
     with TestClient(create_app(Settings(api_tokens=TOKEN)), raise_server_exceptions=False) as client:
         yield client, api_trained.ids["mean_reversion"]
-    reset_prediction_service()
 
 
 def test_deleted_model_is_404_even_when_its_prediction_is_cached(own_client):

@@ -7,7 +7,6 @@ process-wide prediction service around the test.
 
 from __future__ import annotations
 
-import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -64,11 +63,7 @@ def clock():
 
 
 @pytest.fixture
-def own_models_home(trained, tmp_path, monkeypatch):
+def own_models_home(trained, private_copy):
     """A private copy of the session's trained models, so a test may delete one."""
-    home = tmp_path / "home"
-    shutil.copytree(trained.home, home)
-    monkeypatch.setenv("MLTRAINER_HOME", str(home))
-    reset_prediction_service()
-    yield trained
-    reset_prediction_service()
+    private_copy(trained.home)
+    return trained
