@@ -249,8 +249,13 @@ class SignalModel(BaseEstimator):
         last_n = _check_last_n(last_n)
         clean = self._check_bars(bars)
         out = self._predict(clean) if last_n is None else self._predict_last(clean, min(last_n, len(clean)))
-        offset = len(clean) - len(out)  # rows of ``bars`` before the first returned row
-        warm = min(max(min(self.warmup_bars, len(clean)) - offset, 0), len(out))
+        return self._finish(out, bars)
+
+    def _finish(self, out: pd.DataFrame, bars: pd.DataFrame) -> pd.DataFrame:
+        """The contract every prediction keeps, on the last ``len(out)`` rows of ``bars``: flat with zero
+        strength in the warm-up, strength in [0, 1] and zero when flat, indexed like ``bars``."""
+        offset = len(bars) - len(out)  # rows of ``bars`` before the first returned row
+        warm = min(max(min(self.warmup_bars, len(bars)) - offset, 0), len(out))
         signal = out["signal"].to_numpy(dtype="int64", copy=True)
         strength = np.nan_to_num(out["strength"].to_numpy(dtype="float64", copy=True), nan=0.0)
         signal[:warm] = 0

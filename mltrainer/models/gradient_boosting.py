@@ -311,21 +311,38 @@ class GradientBoosting(SignalModel):
         return X.loc[:, list(self.feature_names_)]
 
     def _predict(self, bars: pd.DataFrame) -> pd.DataFrame:
-        return self._predict_rows(bars, 0)
+        return self._rows(self._feature_arrays(bars), bars.index, 0)
 
     def _predict_last(self, bars: pd.DataFrame, n: int) -> pd.DataFrame:
         # Each row's P(up) depends on that row's features only (no position state), so the booster
         # runs on the returned rows alone: ~0.1 ms for the latest bar instead of ~10 ms for 3,000.
-        return self._predict_rows(bars, len(bars) - n)
+        return self._rows(self._feature_arrays(bars), bars.index, len(bars) - n)
+
+    def predict_explained(self, bars: pd.DataFrame, last_n: int = 1) -> pd.DataFrame:
+        """``predict(bars, last_n=last_n)`` with each returned row's feature contributions beside it, in
+        columns ``contribution:<feature>`` and ``contribution:bias`` (log-odds units, NaN in the
+        warm-up): equal to ``feature_contributions(bars, last_n=last_n)``, from the same single feature
+        computation over all of ``bars`` (serving explains every prediction it makes)."""
+        self._check_fitted()
+        if isinstance(last_n, bool) or not isinstance(last_n, (int, np.integer)) or last_n < 1:
+            raise InvalidParameterError(
+                f"last_n must be a whole number of bars >= 1; got {last_n!r}."
+            )
+        clean = self._check_bars(bars)
+        first = max(len(clean) - int(last_n), 0)
+        cols = self._feature_arrays(clean)
+        out = self._finish(self._rows(cols, clean.index, first), bars)
+        contrib = self._contributions(cols, len(clean), first)
+        names = [f"contribution:{name}" for name in (*self.feature_names_, "bias")]
+        return pd.concat([out, pd.DataFrame(contrib, index=out.index, columns=names)], axis=1)
 
     def _feature_matrix(self, cols: dict[str, np.ndarray], first: int) -> np.ndarray:
         """Rows ``first:`` of the features as a float64 matrix in training column order."""
         return np.column_stack([cols[name][first:] for name in self.feature_names_])
 
-    def _predict_rows(self, bars: pd.DataFrame, first: int) -> pd.DataFrame:
-        """``_predict`` for rows ``first:`` of ``bars`` (the features still see all of ``bars``)."""
-        cols = self._feature_arrays(bars)
-        index = bars.index[first:]
+    def _rows(self, cols: dict[str, np.ndarray], bars_index: pd.Index, first: int) -> pd.DataFrame:
+        """``_predict`` for rows ``first:`` from the features of all the bars."""
+        index = bars_index[first:]
         if len(index):
             # The booster on a plain float64 matrix in training column order: the same trees and the
             # same P(up) as predict_proba(X)[:, 1] on a DataFrame, without its per-call conversion.
@@ -339,7 +356,7 @@ class GradientBoosting(SignalModel):
         if self.allow_short:
             signal -= (p_up < 1.0 - threshold).astype(np.int64)
         strength = np.abs(2.0 * p_up - 1.0)
-        warm = min(max(min(self.warmup_bars, len(bars)) - first, 0), len(index))
+        warm = min(max(min(self.warmup_bars, len(bars_index)) - first, 0), len(index))
         p_up[:warm] = np.nan
         # One constructor call: adding columns one by one cost more than the booster on the last row.
         return pd.DataFrame({"signal": signal, "strength": strength, "probability_up": p_up,
@@ -366,11 +383,17 @@ class GradientBoosting(SignalModel):
         columns = [*self.feature_names_, "bias"]
         if len(index) == 0:
             return pd.DataFrame(columns=columns, index=index, dtype="float64")
+        return pd.DataFrame(self._contributions(self._feature_arrays(clean), len(clean), first), index=index,
+                            columns=columns)
+
+    def _contributions(self, cols: dict[str, np.ndarray], n_bars: int, first: int) -> np.ndarray:
+        """pred_contrib for rows ``first:`` (NaN in the warm-up), from the features of all the bars."""
+        if first >= n_bars:
+            return np.zeros((0, len(self.feature_names_) + 1))
         # The booster on the float64 matrix, as in _predict: the same values as
         # predict_proba(X, pred_contrib=True) on a DataFrame, without the DataFrame round trip.
-        matrix = self._feature_matrix(self._feature_arrays(clean), first)
+        matrix = self._feature_matrix(cols, first)
         contrib = np.asarray(self.classifier_.booster_.predict(matrix, pred_contrib=True,
                                                                num_threads=_PREDICT_THREADS), dtype="float64")
-        warm_rows = max(min(self.warmup_bars, len(bars)) - first, 0)
-        contrib[:warm_rows] = np.nan  # on the array: a frame's iloc assignment cost more than the booster
-        return pd.DataFrame(contrib, index=index, columns=columns)
+        contrib[:max(min(self.warmup_bars, n_bars) - first, 0)] = np.nan  # on the array: cheaper than iloc
+        return contrib

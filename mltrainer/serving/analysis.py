@@ -22,7 +22,8 @@ import pandas as pd
 
 from mltrainer._util import takes_keyword, to_jsonable
 
-__all__ = ["explain_latest", "TOP_CONTRIBUTIONS", "KEY_FIELDS", "CONTRIBUTION_WINDOW_BARS"]
+__all__ = ["explain_latest", "TOP_CONTRIBUTIONS", "KEY_FIELDS", "CONTRIBUTION_WINDOW_BARS",
+           "CONTRIBUTION_PREFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ TOP_CONTRIBUTIONS = 5
 #: piecewise constant between tree split thresholds, so they equal the full-history values unless a
 #: feature sits within that distance of a threshold. A test checks equality on real bars.
 CONTRIBUTION_WINDOW_BARS = 300
+
+#: Columns of a ``predict_explained`` frame holding a feature's contribution (``contribution:rsi``).
+CONTRIBUTION_PREFIX = "contribution:"
 
 #: The fields each model type is expected to explain; reported as ``None`` if a model lacks one.
 KEY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -67,6 +71,10 @@ def _last_row(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
 def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Top features by |contribution| (log-odds units) to the latest prediction, with the feature's value
     where the predict frame carries it."""
+    given = [c for c in frame.columns if isinstance(c, str) and c.startswith(CONTRIBUTION_PREFIX)]
+    if given:  # from predict_explained: the full history's features, computed once with the prediction
+        latest = frame[given].iloc[-1].rename(lambda c: c[len(CONTRIBUTION_PREFIX):])
+        return _ranked(latest, frame)
     window = max(CONTRIBUTION_WINDOW_BARS, 5 * int(getattr(model, "warmup_bars", 0) or 0))
     if takes_keyword(type(model), "feature_contributions", "last_n"):
         # Features still come from the whole window; only the reported row is explained (~1 ms
@@ -75,6 +83,10 @@ def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> l
     else:
         contributions = model.feature_contributions(bars.iloc[-window:])
     latest = contributions.iloc[-1] if isinstance(contributions, pd.DataFrame) else pd.Series(contributions)
+    return _ranked(latest, frame)
+
+
+def _ranked(latest: pd.Series, frame: pd.DataFrame) -> list[dict[str, Any]]:
     names = [str(c) for c in latest.index]
     values = pd.to_numeric(latest, errors="coerce").to_numpy(dtype="float64")
     # NumPy rather than a pandas sort (a third of the explanation's cost): the largest |contribution|

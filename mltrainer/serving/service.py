@@ -534,9 +534,15 @@ class PredictionService:
             )
         # No lock: a fitted model's predict reads its learned state only (no model assigns to self
         # outside fit), so bulk threads predict concurrently; a test checks bulk == one-by-one.
-        # Only the latest row is served; models built on SignalModel compute just that (same values).
-        frame = (entry.model.predict(bars, last_n=1) if takes_keyword(type(entry.model), "predict", "last_n")
-                 else entry.model.predict(bars))
+        # Only the latest row is served; models built on SignalModel compute just that (same values),
+        # and a model that explains its prediction (gradient boosting) does so from the same features.
+        model = entry.model
+        if callable(getattr(model, "predict_explained", None)):
+            frame = model.predict_explained(bars, last_n=1)
+        elif takes_keyword(type(model), "predict", "last_n"):
+            frame = model.predict(bars, last_n=1)
+        else:
+            frame = model.predict(bars)
         analysis = explain_latest(entry.model, entry.model_type, bars, frame)
         warmup = int(frame.attrs.get("warmup_bars", warmup) or 0)
         if len(bars) <= warmup:

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mltrainer.errors import InvalidParameterError
 from mltrainer.models import create_model
 from mltrainer.models.gradient_boosting import align_macro
 
@@ -165,3 +166,21 @@ def test_feature_contributions_equal_lightgbms_own_on_the_feature_frame(boosted,
     theirs = model.classifier_.predict_proba(model._matrix(bars), pred_contrib=True)
     live = slice(model.warmup_bars, None)
     np.testing.assert_array_equal(ours.to_numpy()[live], np.asarray(theirs)[live])
+
+
+@pytest.mark.parametrize("last_n", [1, 3, 5000])
+def test_predict_explained_is_predict_and_feature_contributions_side_by_side(boosted, aapl, last_n):
+    model, _ = boosted
+    explained = model.predict_explained(aapl, last_n=last_n)
+    plain = model.predict(aapl, last_n=last_n)
+    pd.testing.assert_frame_equal(explained[list(plain.columns)], plain, check_exact=True)
+    contrib = model.feature_contributions(aapl, last_n=last_n)
+    given = explained[[f"contribution:{c}" for c in contrib.columns]]
+    np.testing.assert_array_equal(given.to_numpy(), contrib.to_numpy())
+    assert given.index.equals(contrib.index)
+
+
+def test_predict_explained_needs_a_positive_whole_number_of_rows(boosted, aapl):
+    model, _ = boosted
+    with pytest.raises(InvalidParameterError, match="last_n"):
+        model.predict_explained(aapl, last_n=0)
