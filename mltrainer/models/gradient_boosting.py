@@ -331,17 +331,18 @@ class GradientBoosting(SignalModel):
         clean = self._check_bars(bars)
         first = max(len(clean) - int(last_n), 0)
         cols = self._feature_arrays(clean)
-        out = self._finish(self._rows(cols, clean.index, first), bars)
         contrib = self._contributions(cols, len(clean), first)
-        names = [f"contribution:{name}" for name in (*self.feature_names_, "bias")]
-        return pd.concat([out, pd.DataFrame(contrib, index=out.index, columns=names)], axis=1)
+        names = (f"contribution:{name}" for name in (*self.feature_names_, "bias"))
+        extra = dict(zip(names, contrib.T, strict=True))
+        return self._finish(self._rows(cols, clean.index, first, extra), bars)
 
     def _feature_matrix(self, cols: dict[str, np.ndarray], first: int) -> np.ndarray:
         """Rows ``first:`` of the features as a float64 matrix in training column order."""
         return np.column_stack([cols[name][first:] for name in self.feature_names_])
 
-    def _rows(self, cols: dict[str, np.ndarray], bars_index: pd.Index, first: int) -> pd.DataFrame:
-        """``_predict`` for rows ``first:`` from the features of all the bars."""
+    def _rows(self, cols: dict[str, np.ndarray], bars_index: pd.Index, first: int,
+              extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """``_predict`` for rows ``first:`` from the features of all the bars (``extra`` columns after)."""
         index = bars_index[first:]
         if len(index):
             # The booster on a plain float64 matrix in training column order: the same trees and the
@@ -360,8 +361,8 @@ class GradientBoosting(SignalModel):
         p_up[:warm] = np.nan
         # One constructor call: adding columns one by one cost more than the booster on the last row.
         return pd.DataFrame({"signal": signal, "strength": strength, "probability_up": p_up,
-                             **{col: cols[col][first:] for col in ("rsi", "zscore", "realized_vol")}},
-                            index=index)
+                             **{col: cols[col][first:] for col in ("rsi", "zscore", "realized_vol")},
+                             **(extra or {})}, index=index)
 
     def feature_contributions(self, bars: pd.DataFrame, last_n: int | None = None) -> pd.DataFrame:
         """Per-bar SHAP-style contributions (LightGBM ``pred_contrib``, log-odds units) of every feature,
