@@ -246,7 +246,7 @@ class SignalModel(BaseEstimator):
         may skip work for the other rows (serving asks for the latest row only).
         """
         self._check_fitted()
-        last_n = _check_last_n(last_n)
+        last_n = check_last_n(last_n)
         clean = self._check_bars(bars)
         out = self._predict(clean) if last_n is None else self._predict_last(clean, min(last_n, len(clean)))
         return self._finish(out, bars)
@@ -284,7 +284,7 @@ class SignalModel(BaseEstimator):
         return self._predict(bars).iloc[len(bars) - n:]
 
 
-def _check_last_n(last_n: Any) -> int | None:
+def check_last_n(last_n: Any) -> int | None:
     if last_n is None:
         return None
     if isinstance(last_n, bool) or not isinstance(last_n, (int, np.integer)) or last_n < 1:
