@@ -64,17 +64,17 @@ def _scalar(value: Any) -> Any:
 
 
 def _last_row(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, Any]:
-    last = frame.iloc[-1]
-    return {c: _scalar(last[c]) for c in columns if c in frame.columns}
+    present = set(frame.columns.tolist())  # a plain set: lookups in an Arrow-backed Index cost more
+    return {c: _scalar(frame[c].iat[-1]) for c in columns if c in present}
 
 
 def _top_contributions(model: Any, bars: pd.DataFrame, frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Top features by |contribution| (log-odds units) to the latest prediction, with the feature's value
     where the predict frame carries it."""
-    given = [i for i, c in enumerate(frame.columns)
-             if isinstance(c, str) and c.startswith(CONTRIBUTION_PREFIX)]
+    labels = frame.columns.tolist()
+    given = [i for i, c in enumerate(labels) if isinstance(c, str) and c.startswith(CONTRIBUTION_PREFIX)]
     if given:  # from predict_explained: the full history's features, computed once with the prediction
-        names = [frame.columns[i][len(CONTRIBUTION_PREFIX):] for i in given]
+        names = [labels[i][len(CONTRIBUTION_PREFIX):] for i in given]
         return _ranked(names, frame.iloc[-1:, given].to_numpy(dtype="float64")[0], frame)
     window = max(CONTRIBUTION_WINDOW_BARS, 5 * int(getattr(model, "warmup_bars", 0) or 0))
     if takes_keyword(type(model), "feature_contributions", "last_n"):

@@ -550,11 +550,12 @@ class PredictionService:
                 f"{symbol} has {len(bars)} bars but model {entry.model_id} needs more than {warmup} for its "
                 "warm-up; use a symbol with a longer history."
             )
-        last = frame.iloc[-1]
-        if pd.isna(last["signal"]) or pd.isna(last["strength"]):
+        # Two cells, not the whole last row (a mixed-dtype row is built as an object Series).
+        last_signal, last_strength = frame["signal"].iat[-1], frame["strength"].iat[-1]
+        if pd.isna(last_signal) or pd.isna(last_strength):
             raise ServingError(f"Model {entry.model_id} produced no signal for {symbol} on {as_of}.")
-        signal = int(last["signal"])
-        strength = float(min(1.0, max(0.0, float(last["strength"]))))
+        signal = int(last_signal)
+        strength = float(min(1.0, max(0.0, float(last_strength))))
         confidence = float(entry.calibration.confidence(signal, strength))
         if not math.isfinite(confidence):
             raise ServingError(f"Model {entry.model_id} has an unusable calibration; retrain it.")
