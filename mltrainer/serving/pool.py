@@ -118,10 +118,10 @@ def _exit_with_parent(initializer: Callable[[], None] | None) -> None:
 
 
 def _warm(_: int = 0) -> int:
-    """Import what a chunk needs, so the first request does not pay for it."""
-    import mltrainer.models  # noqa: F401
-    import mltrainer.serving.service  # noqa: F401
+    """Import what a chunk needs (every model type's stack), so the first request does not pay for it."""
+    from mltrainer.serving.service import import_serving_stack
 
+    import_serving_stack()
     return os.getpid()
 
 
