@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mltrainer._util import parse_date
 from mltrainer.config import Settings, get_settings
 from mltrainer.errors import InvalidInputError, InvalidParameterError, JobError, UnknownModelTypeError
 from mltrainer.jobs.store import JOB_STATES, create_job, get_job, list_job_dicts, update_job, utcnow
@@ -47,14 +46,10 @@ def backend_name(settings: Settings | None = None) -> str:
     return "celery" if settings.celery_broker_url else "local"
 
 
-def _date_text(value: Any, name: str) -> str | None:
-    ts = parse_date(value, name)
-    return None if ts is None else ts.date().isoformat()
-
-
 def validate_request(model_type: str, symbol: str, params: dict | None, start: Any, end: Any, cost_bps: float,
                      n_splits: int) -> dict[str, Any]:
     """Check what can be checked before queueing, so a typo fails now rather than as a failed job."""
+    from mltrainer.data import parse_date_range
     from mltrainer.models import create_model, get_model_class
 
     if not isinstance(model_type, str):
@@ -66,9 +61,12 @@ def validate_request(model_type: str, symbol: str, params: dict | None, start: A
     if params is not None and not isinstance(params, dict):
         raise InvalidParameterError("params must be a mapping of parameter name to value.")
     create_model(model_type, **dict(params or {}))  # unknown parameter names fail here, with suggestions
-    start_text, end_text = _date_text(start, "start"), _date_text(end, "end")
-    if start_text and end_text and start_text >= end_text:
-        raise InvalidInputError(f"start ({start_text}) must be before end ({end_text}).")
+    first, last = parse_date_range(start, end)  # the data layer's own check and wording
+    if first is not None and first == last:
+        raise InvalidInputError(f"start and end are the same day ({first.date()}): a training needs a range "
+                                "of bars; widen it.")
+    start_text = None if first is None else first.date().isoformat()
+    end_text = None if last is None else last.date().isoformat()
     if isinstance(n_splits, bool) or not isinstance(n_splits, int) or n_splits < 2:
         raise InvalidParameterError(f"n_splits must be a whole number >= 2, got {n_splits!r}.")
     try:

@@ -152,8 +152,10 @@ def test_jobs_request_validation_fails_before_queueing():
         validate_request("momentum_breakout", "AAPL", {"lookbak": 3}, None, None, 5.0, 3)
     with pytest.raises(InvalidInputError, match="YYYY-MM-DD"):
         validate_request("momentum_breakout", "AAPL", None, "2010/01/01", None, 5.0, 3)
-    with pytest.raises(InvalidInputError, match="before"):
+    with pytest.raises(InvalidInputError, match="start 2012-01-01 is after end 2011-01-01: swap them"):
         validate_request("momentum_breakout", "AAPL", None, "2012-01-01", "2011-01-01", 5.0, 3)
+    with pytest.raises(InvalidInputError, match="same day"):
+        validate_request("momentum_breakout", "AAPL", None, "2011-01-03", "2011-01-03", 5.0, 3)
     with pytest.raises(InvalidParameterError, match="n_splits"):
         validate_request("momentum_breakout", "AAPL", None, None, None, 5.0, 1)
     ok = validate_request("momentum_breakout", " aapl ", {"lookback_period": 10}, "2008-01-01", None, 5, 3)
