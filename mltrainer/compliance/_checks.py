@@ -27,6 +27,7 @@ from mltrainer.compliance._resolver import (
     Resolver,
     _target_names,
     class_body_names,
+    last_name,
     resolve_relative,
 )
 from mltrainer.compliance.rules import RULES
@@ -199,7 +200,7 @@ class FileChecker(ast.NodeVisitor):
             elif isinstance(node, ast.comprehension):
                 self.rebound.update(_target_names(node.target))
             if isinstance(node, ast.Call):
-                callee = _last_name(node.func)
+                callee = last_name(node.func)
                 first = node.args[0] if node.args else None
                 if callee == "importorskip" and isinstance(first, ast.Constant) and isinstance(first.value, str):
                     self.importorskip.add(first.value.split(".")[0])
@@ -463,7 +464,7 @@ class FileChecker(ast.NodeVisitor):
         kwargs = {kw.arg: kw.value for kw in node.keywords if kw.arg}
         if name == "yaml.load":
             loader = kwargs.get("Loader") or (node.args[1] if len(node.args) > 1 else None)
-            if loader is None or _last_attr(loader) not in _SAFE_YAML_LOADERS:
+            if loader is None or last_name(loader) not in _SAFE_YAML_LOADERS:
                 self._emit_deserialization(node, "`yaml.load` without Loader=yaml.SafeLoader")
             return
         if name == "torch.load":
@@ -579,7 +580,7 @@ class FileChecker(ast.NodeVisitor):
                     duplicates.add(node.name)
                 local[node.name] = node
         for node in local.values():
-            self.class_index.append((node.name, frozenset(filter(None, (_last_name(b) for b in node.bases))),
+            self.class_index.append((node.name, frozenset(filter(None, (last_name(b) for b in node.bases))),
                                      frozenset(class_body_names(node)[0])))
         for name in duplicates:
             local.pop(name)
@@ -587,7 +588,7 @@ class FileChecker(ast.NodeVisitor):
         for qual, node in _classes_with_qualnames(self.tree):
             if node.name.endswith(RULES["missing-method"].options["mixin_suffixes"]):
                 continue
-            if any(_last_name(b) == "Protocol" for b in node.bases) or node.name in duplicates:
+            if any(last_name(b) == "Protocol" for b in node.bases) or node.name in duplicates:
                 continue
             if any(owner == node.name for owner, _ in self.attrs_set):
                 continue
@@ -598,7 +599,7 @@ class FileChecker(ast.NodeVisitor):
             for method in node.body:
                 if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
-                if any(_last_name(d) in ("staticmethod", "classmethod") for d in method.decorator_list):
+                if any(last_name(d) in ("staticmethod", "classmethod") for d in method.decorator_list):
                     continue
                 args = method.args.posonlyargs + method.args.args
                 if not args:
@@ -664,20 +665,6 @@ def _is_round_trip(node: ast.Call, name: str, qualname) -> bool:
     return inner == name.removesuffix(".loads") + ".dumps"
 
 
-def _last_name(node: ast.AST) -> str | None:
-    if isinstance(node, ast.Subscript):
-        node = node.value
-    if isinstance(node, ast.Call):
-        node = node.func
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return None
-
-
-def _last_attr(node: ast.AST) -> str | None:
-    return _last_name(node)
 
 
 def _missing_module_message(name: str, guarded: int) -> str:

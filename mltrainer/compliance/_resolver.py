@@ -313,7 +313,7 @@ def _closed_getattr_names(func: ast.FunctionDef, literal_sets: dict[str, frozens
     ``AttributeError`` (numpy's style). ``None`` when that cannot be shown."""
     params = func.args.posonlyargs + func.args.args
     last = func.body[-1] if func.body else None
-    if len(params) != 1 or not isinstance(last, ast.Raise) or _exception_name(last.exc) != "AttributeError":
+    if len(params) != 1 or not isinstance(last, ast.Raise) or last_name(last.exc) != "AttributeError":
         return None
     param = params[0].arg
     served: set[str] = set()
@@ -387,7 +387,10 @@ def _is_namespace_call(node: ast.AST) -> bool:
             and not node.args)
 
 
-def _exception_name(node: ast.AST | None) -> str | None:
+def last_name(node: ast.AST | None) -> str | None:
+    """The last name of ``x``, ``a.b.x``, ``x(...)`` or ``x[...]`` (``"x"``); None for anything else."""
+    if isinstance(node, ast.Subscript):
+        node = node.value
     if isinstance(node, ast.Call):
         node = node.func
     if isinstance(node, ast.Name):
