@@ -75,3 +75,37 @@ def private_copy(tmp_path, monkeypatch):
 
     yield copy
     reset_prediction_service()
+
+
+def _append_audit_records(barrier, n, name):
+    from mltrainer.audit import get_audit_trail
+    from mltrainer.db import dispose_engines
+
+    dispose_engines()  # a forked child must open its own connections, never reuse the parent's
+    trail = get_audit_trail()
+    barrier.wait()  # all writers start together, so their appends collide
+    for i in range(n):
+        trail.record("prediction", f"{name}-{i}", actor=name)
+
+
+@pytest.fixture
+def forked_audit_writers():
+    """``run(processes, records_each)``: forked processes appending audit records at the same moment."""
+    import multiprocessing as mp
+
+    from mltrainer.db import dispose_engines, get_engine
+
+    def run(processes: int, records_each: int) -> None:
+        get_engine()  # the schema exists before the children race on it
+        dispose_engines()
+        ctx = mp.get_context("fork")
+        barrier = ctx.Barrier(processes)
+        procs = [ctx.Process(target=_append_audit_records, args=(barrier, records_each, f"w{k}"))
+                 for k in range(processes)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+            assert p.exitcode == 0
+
+    return run

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 
 import pytest
 from sqlalchemy import text
 
 from mltrainer.audit import GENESIS_HASH, get_audit_trail, record_hash
 from mltrainer.cli import main
-from mltrainer.db import dispose_engines, get_engine
+from mltrainer.db import get_engine
 from mltrainer.errors import AuditError, InvalidInputError
 
 
@@ -213,25 +212,8 @@ def test_appended_forgery_with_wrong_hash_is_detected():
     assert trail.verify()["first_bad_index"] == 2
 
 
-def _writer(barrier, n, name):
-    dispose_engines()  # a forked child must open its own SQLite connections
-    trail = get_audit_trail()
-    barrier.wait()
-    for i in range(n):
-        trail.record("prediction", f"{name}-{i}", actor=name)
-
-
-def test_concurrent_processes_never_fork_the_chain():
-    get_engine()
-    dispose_engines()
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(3)
-    procs = [ctx.Process(target=_writer, args=(barrier, 15, f"w{k}")) for k in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
+def test_concurrent_processes_never_fork_the_chain(forked_audit_writers):
+    forked_audit_writers(processes=3, records_each=15)
     trail = get_audit_trail()
     assert trail.verify() == {"ok": True, "records": 45, "first_bad_index": None}
     assert sorted(e["seq"] for e in trail.log(limit=100)) == list(range(1, 46))

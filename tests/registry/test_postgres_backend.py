@@ -53,14 +53,7 @@ def test_processes_racing_on_postgres(postgres_database):
     assert get_audit_trail().verify() == {"ok": True, "records": 18, "first_bad_index": None}
 
 
-def _append_many(barrier, n, name):
-    dispose_engines()
-    barrier.wait()
-    for i in range(n):
-        get_audit_trail().record("prediction", f"{name}-{i}", actor=name)
-
-
-def test_audit_chain_survives_writers_without_the_lock(postgres_database, monkeypatch):
+def test_audit_chain_survives_writers_without_the_lock(postgres_database, monkeypatch, forked_audit_writers):
     """The primary key on seq is the backstop: without the advisory lock, colliding appends retry."""
     import contextlib
 
@@ -72,14 +65,5 @@ def test_audit_chain_survives_writers_without_the_lock(postgres_database, monkey
             yield conn
 
     monkeypatch.setattr(AuditTrail, "_locked", unlocked)
-    get_engine()
-    dispose_engines()
-    ctx = mp.get_context("fork")
-    barrier = ctx.Barrier(3)
-    procs = [ctx.Process(target=_append_many, args=(barrier, 12, f"w{k}")) for k in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-        assert p.exitcode == 0
+    forked_audit_writers(processes=3, records_each=12)
     assert get_audit_trail().verify() == {"ok": True, "records": 36, "first_bad_index": None}
