@@ -119,32 +119,40 @@ def test_revoking_a_plugin_override_stops_serving_the_loaded_model(models_home, 
         unload_plugins()
 
 
+class WatchedRegistry:
+    """The real registry, counting ``get`` calls; ``down = True`` makes ``get`` fail as an outage would."""
+
+    def __init__(self):
+        self._real = get_registry()
+        self.calls: list[str] = []
+        self.down = False
+
+    def get(self, model_id):
+        from mltrainer.errors import RegistryError
+
+        if self.down:
+            raise RegistryError("Could not open the metadata database; check that it is running.")
+        self.calls.append(model_id)
+        return self._real.get(model_id)
+
+    def load_model(self, model_id):
+        return self._real.load_model(model_id)
+
+
 def test_servability_is_rechecked_after_a_few_seconds_without_audit_events(models_home, clock):
     """What writes no audit record (an override reaching its expiry) is caught by the time bound."""
     from mltrainer.serving.service import SERVABLE_RECHECK_SECONDS
 
     model_id = models_home.ids["mean_reversion"]
-    calls = []
-
-    class CountingRegistry:
-        def __init__(self):
-            self._real = get_registry()
-
-        def get(self, model_id):
-            calls.append(model_id)
-            return self._real.get(model_id)
-
-        def load_model(self, model_id):
-            return self._real.load_model(model_id)
-
+    registry = WatchedRegistry()
     service = PredictionService(settings=get_settings(), cache=InProcessCache(clock=clock), clock=clock,
-                                registry=CountingRegistry())
+                                registry=registry)
     service.predict(model_id, "AAPL")
     service.predict(model_id, "AAPL")
-    assert len(calls) == 1  # the load's own lookup covers the next request
+    assert len(registry.calls) == 1  # the load's own lookup covers the next request
     clock.advance(SERVABLE_RECHECK_SECONDS + 0.1)
     service.predict(model_id, "AAPL")
-    assert len(calls) == 2
+    assert len(registry.calls) == 2
 
 
 def test_a_transient_registry_error_fails_the_request_but_keeps_the_model(models_home, clock):
@@ -152,27 +160,14 @@ def test_a_transient_registry_error_fails_the_request_but_keeps_the_model(models
     from mltrainer.serving.service import SERVABLE_RECHECK_SECONDS
 
     model_id = models_home.ids["mean_reversion"]
-    down = []
-
-    class FlakyRegistry:
-        def __init__(self):
-            self._real = get_registry()
-
-        def get(self, model_id):
-            if down:
-                raise RegistryError("Could not open the metadata database; check that it is running.")
-            return self._real.get(model_id)
-
-        def load_model(self, model_id):
-            return self._real.load_model(model_id)
-
+    registry = WatchedRegistry()
     service = PredictionService(settings=get_settings(), cache=InProcessCache(clock=clock), clock=clock,
-                                registry=FlakyRegistry())
+                                registry=registry)
     service.predict(model_id, "AAPL")
-    down.append(True)
+    registry.down = True
     clock.advance(SERVABLE_RECHECK_SECONDS + 0.1)
     with pytest.raises(RegistryError):
         service.predict(model_id, "AAPL")
     assert [m["model_id"] for m in service.status()["loaded_models"]] == [model_id]
-    down.clear()
+    registry.down = False
     assert service.predict(model_id, "AAPL").cached is True
