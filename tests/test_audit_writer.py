@@ -132,3 +132,16 @@ def test_a_guard_appends_only_while_no_newer_record_of_its_actions_exists():
     assert calls == [1, 3]
     assert [r["seq"] for r in trail.log(limit=10)] == [6, 5, 4, 3, 2, 1]
     assert trail.verify() == {"ok": True, "records": 6, "first_bad_index": None}
+
+
+def test_the_newest_record_query_takes_only_action_names():
+    from mltrainer.audit import newest_record_query
+
+    trail = get_audit_trail()
+    for action in ("model.train", "model.delete", "prediction", "model.delete", "prediction"):
+        trail.record(action, "m")
+    with get_engine().connect() as conn:
+        assert conn.execute(newest_record_query(("model.delete", "override.grant"))).scalar() == 4
+        assert conn.execute(newest_record_query(("plugin.load",))).scalar() is None
+    with pytest.raises(ValueError, match="action names"):
+        newest_record_query(("model.delete'); DROP TABLE audit_log; --",))

@@ -317,9 +317,10 @@ class PredictionService:
         One indexed ``max(seq)`` query per request: a deletion, override change or plugin event in
         any process is seen by the next request here.
         """
+        from mltrainer.audit import newest_record_query
         from mltrainer.db import get_engine
 
-        stmt = _generation_query()
+        stmt = newest_record_query(_INVALIDATING_ACTIONS)
         try:
             with get_engine(self._settings).connect() as conn:
                 newest = conn.execute(stmt).scalar()
@@ -813,24 +814,6 @@ class PredictionService:
             "started_at": self._started_at,
             "uptime_seconds": max(0.0, float(self._clock() - self._started_clock)),
         }
-
-
-_GENERATION_QUERY: Any = None
-
-
-def _generation_query() -> Any:
-    """``SELECT max(seq) FROM audit_log WHERE action IN (...)`` as constant SQL text, built once: the
-    bound ``IN`` list of a Core ``select`` is re-expanded on every execution (~180 µs per request)."""
-    global _GENERATION_QUERY
-    if _GENERATION_QUERY is None:
-        from sqlalchemy import text
-
-        from mltrainer.audit import AuditRecord
-
-        actions = ", ".join(f"'{a}'" for a in _INVALIDATING_ACTIONS)  # our own constants, no input
-        _GENERATION_QUERY = text(f"SELECT max(seq) FROM {AuditRecord.__tablename__} "
-                                 f"WHERE action IN ({actions})")
-    return _GENERATION_QUERY
 
 
 def _symbols_for_audit(values: Any) -> list[str]:
