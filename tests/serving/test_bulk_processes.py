@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -60,7 +59,6 @@ def test_workers_see_the_parents_current_environment(models_home, clock, pool, m
                               cache=InProcessCache(clock=clock), bulk_pool=pool)
     failed = fresh.predict_bulk(model_id, ["AAPL", "MSFT"])
     assert not failed.predictions and set(failed.errors) == {"AAPL", "MSFT"}
-    assert os.environ["MLTRAINER_DATA_SOURCE"] == "polygon"
 
 
 def _pool_raising(error: Exception) -> BulkPool:
